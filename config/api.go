@@ -1,0 +1,148 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+)
+
+// ErrorList is every error of one file, in line order; Error() joins them with "\n".
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	s := make([]string, len(l))
+	for i, e := range l {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Resolver looks up hostnames and service (port) names.
+type Resolver interface {
+	// LookupAddr returns the first address of host in the family asked for.
+	LookupAddr(host string, ipv6 bool) (netip.Addr, error)
+	// LookupPort returns the port of a service name for proto ("tcp", "udp", or "" for either).
+	LookupPort(proto, service string) (uint16, error)
+}
+
+// DefaultResolver uses the system resolver (net, /etc/services).
+var DefaultResolver Resolver = systemResolver{}
+
+type systemResolver struct{}
+
+func (systemResolver) LookupAddr(host string, ipv6 bool) (netip.Addr, error) {
+	network := "ip4"
+	if ipv6 {
+		network = "ip6"
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(contextBackground(), network, host)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if len(ips) == 0 {
+		return netip.Addr{}, fmt.Errorf("no address for %s", host)
+	}
+	return ips[0].Unmap(), nil
+}
+
+func (systemResolver) LookupPort(proto, service string) (uint16, error) {
+	network := proto
+	if network == "" {
+		network = "tcp"
+	}
+	p, err := net.LookupPort(network, service)
+	if err != nil && proto == "" {
+		p, err = net.LookupPort("udp", service)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return uint16(p), nil
+}
+
+// Find returns the path of the config as ldirectord finds it: /etc/ha.d/NAME, /etc/ha.d/conf/NAME, NAME
+// (the first existing regular file); name "" means "ldirectord.cf".
+func Find(name string) (string, error) {
+	if name == "" {
+		name = "ldirectord.cf"
+	}
+	for _, p := range []string{"/etc/ha.d/" + name, "/etc/ha.d/conf/" + name, name} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("Config file %s not found", name)
+}
+
+// Load is Find, read, Parse and Resolve with DefaultResolver. The returned error is an ErrorList, or a
+// plain error for I/O problems.
+func Load(name string) (*Config, error) {
+	path, err := Find(name)
+	if err != nil {
+		return nil, err
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("can not open file %s", path)
+	}
+	c, err := Parse(path, src)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Resolve(DefaultResolver); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var errTODO = errors.New("config: not implemented yet")
+
+// Parse parses one config file's text. It is pure: no DNS and no file access. On errors it returns a nil
+// *Config and an ErrorList with every error. Warnings go to cfg.Warnings. Literal IPs and numeric ports are
+// filled in; hostnames and service names are left for Resolve.
+func Parse(file string, src []byte) (*Config, error) {
+	return nil, ErrorList{{File: file, Msg: errTODO.Error()}}
+}
+
+// Resolve fills in every Addr/Port left by Parse, expands hostname ranges, applies port-derived defaults
+// that need the resolved port, and checks for duplicate virtuals. Errors are an ErrorList, as for Parse.
+func (c *Config) Resolve(r Resolver) error { return nil }
+
+// Dump prints the effective config (every default and inherited value explicit) in ldirectord.cf syntax;
+// Parse(Dump(c)) gives an equal config (see Equal).
+func Dump(c *Config) []byte { return nil }
+
+// Services lists the valid service= names (reference §3.8).
+var Services = []string{"dns", "ftp", "http", "https", "http_proxy", "imap", "imaps", "ldap", "ldaps",
+	"mysql", "nntp", "none", "oracle", "pop", "pops", "radius", "pgsql", "simpletcp", "sip", "smtp", "submission"}
+
+var portService = map[uint16]string{21: "ftp", 25: "smtp", 53: "dns", 80: "http", 110: "pop", 119: "nntp",
+	143: "imap", 389: "ldap", 443: "https", 587: "submission", 636: "ldaps", 993: "imaps", 995: "pops",
+	1521: "oracle", 1812: "radius", 3128: "http_proxy", 3306: "mysql", 5060: "sip", 5432: "pgsql"}
+
+var servicePort = func() map[string]uint16 {
+	m := make(map[string]uint16, len(portService))
+	for p, s := range portService {
+		m[s] = p
+	}
+	return m
+}()
+
+// DefaultService is the service a virtual gets from its port when service= is not given: "none" for
+// ports without a known service (reference §3.8).
+func DefaultService(port uint16) string {
+	if s, ok := portService[port]; ok {
+		return s
+	}
+	return "none"
+}
+
+// DefaultPort is the port checks use for a service when neither checkport nor the real's port is set;
+// 0 for "none" and unknown names.
+func DefaultPort(service string) uint16 { return servicePort[service] }
+
+func contextBackground() context.Context { return context.Background() }
