@@ -1,0 +1,139 @@
+package uml
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestKernelRun(t *testing.T) {
+	if InGuest() {
+		t.Fatal("TestKernelRun runs on the host")
+	}
+	res, err := Run(t.Context(), Options{
+		Args:    []string{"/bin/sh", "-c", `echo "hello $FOO $` + GuestEnv + `"; grep -c "User Mode Linux" /proc/cpuinfo; head -1 /proc/net/ip_vs; echo x > /tmp/x && cat /tmp/x; ip -o link show lo | grep -c LOWER_UP; exit 3`},
+		Env:     []string{"FOO=it's me"},
+		Modules: []string{"ip_vs"},
+		Timeout: 2 * time.Minute,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	want := "hello it's me 1\n1\nIP Virtual Server version 1.2.1 (size=4096)\nx\n1\n"
+	if string(res.Output) != want || res.ExitCode != 3 {
+		t.Errorf("output %q, exit %d; want %q, exit 3\nconsole:\n%s", res.Output, res.ExitCode, want, res.Console)
+	}
+}
+
+func TestKernelRunModuleMissing(t *testing.T) {
+	_, err := Run(t.Context(), Options{Args: []string{"/bin/true"}, Modules: []string{"ip_vs", "no_such_module"}, Timeout: time.Minute})
+	const want = "uml: guest setup failed: load module no_such_module: modprobe: FATAL: Module no_such_module not found in directory /mnt/modroot/lib/modules/"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Run error %v, want %q...", err, want)
+	}
+}
+
+func TestKernelRunAutoload(t *testing.T) {
+	// The kernel loads ip_vs_sh on demand; with NoAutoload it cannot.
+	script := `modprobe ip_vs && ipvsadm -A -t 10.0.0.1:80 -s sh && ipvsadm -Ln | grep -c '10.0.0.1:80 sh'`
+	for _, tc := range []struct {
+		noAutoload bool
+		out        string
+		code       int
+	}{
+		{false, "1\n", 0},
+		{true, "modprobe: FATAL: Module ip_vs not found in directory /lib/modules/6.1.176\n", 1},
+	} {
+		res, err := Run(t.Context(), Options{Args: []string{"/bin/sh", "-c", script}, NoAutoload: tc.noAutoload, Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(res.Output) != tc.out || res.ExitCode != tc.code {
+			t.Errorf("NoAutoload=%v: output %q exit %d, want %q exit %d", tc.noAutoload, res.Output, res.ExitCode, tc.out, tc.code)
+		}
+	}
+}
+
+func TestKernelRunTimeout(t *testing.T) {
+	start := time.Now()
+	res, err := Run(t.Context(), Options{Args: []string{"/bin/sleep", "300"}, Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 124 {
+		t.Errorf("exit %d, want 124 (killed by the guest's timeout)", res.ExitCode)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took %v, beyond the 20s timeout", d)
+	}
+}
+
+func TestRunNoKernel(t *testing.T) {
+	_, err := Run(t.Context(), Options{Args: []string{"/bin/true"}, Kernel: "/nonexistent/linux"})
+	const want = "uml: no kernel to boot: stat /nonexistent/linux: no such file or directory (install user-mode-linux: make deps)"
+	if err == nil || err.Error() != want {
+		t.Errorf("Run error %v, want %q", err, want)
+	}
+}
+
+func TestRunKernelDies(t *testing.T) {
+	// A "kernel" that exits at once must fail Run, never pass as a command that ran.
+	_, err := Run(t.Context(), Options{Args: []string{"/bin/true"}, Kernel: "/bin/false"})
+	if err == nil || !strings.HasPrefix(err.Error(), "uml: the kernel did not boot or did not run the command (kernel: exit status 1)") {
+		t.Errorf("Run error %v", err)
+	}
+}
+
+func TestKernelRunTests(t *testing.T) {
+	RunTestsWith(t, Options{Modules: []string{"ip_vs"}, Timeout: 2 * time.Minute}, map[string]func(t *testing.T){
+		"in guest": func(t *testing.T) {
+			cpu, err := os.ReadFile("/proc/cpuinfo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(cpu), "User Mode Linux") || !InGuest() || os.Getuid() != 0 {
+				t.Errorf("InGuest %v, uid %d, cpuinfo:\n%s\nnot root in UML", InGuest(), os.Getuid(), cpu)
+			}
+		},
+		"ipvs loaded": func(t *testing.T) {
+			if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
+				t.Error(err)
+			}
+		},
+	})
+}
+
+// TestKernelRunTestsFails proves a failing guest test fails the host test: it runs this test binary's
+// helper test below in a subprocess and reads its verdict.
+func TestKernelRunTestsFails(t *testing.T) {
+	if InGuest() {
+		t.Fatal("runs on the host")
+	}
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestKernelHelperFailing$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "UML_HELPER_FAIL=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a failing guest test passed on the host:\n%s", out)
+	}
+	for _, want := range []string{
+		"guest:     uml_test.go:",
+		": deliberate failure in the guest",
+		"kernel tests failed in the guest (exit status 1,",
+		"--- FAIL: TestKernelHelperFailing",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("host output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestKernelHelperFailing(t *testing.T) {
+	if os.Getenv("UML_HELPER_FAIL") != "1" {
+		return // only as TestKernelRunTestsFails's subprocess
+	}
+	RunTestsWith(t, Options{Timeout: time.Minute, Env: []string{"UML_HELPER_FAIL=1"}}, map[string]func(t *testing.T){
+		"fails": func(t *testing.T) { t.Error("deliberate failure in the guest") },
+	})
+}
