@@ -61,7 +61,7 @@ func RunTestsWith(t *testing.T, o Options, tests map[string]func(t *testing.T)) 
 		t.Fatal(err)
 	}
 	o.Args = []string{bin, "-test.run=" + guestPattern(t.Name()), "-test.v", "-test.count=1",
-		fmt.Sprintf("-test.timeout=%ds", int((o.Timeout-30*time.Second).Seconds()))}
+		fmt.Sprintf("-test.timeout=%ds", int((o.Timeout - 30*time.Second).Seconds()))}
 	w := &lineLogger{log: t.Log}
 	o.Output = w
 	res, err := Run(t.Context(), o)
@@ -136,7 +136,7 @@ func bootBenchmark(b *testing.B, o Options) (map[string]float64, error) {
 		o.Timeout = 15 * time.Minute
 	}
 	o.Args = []string{bin, "-test.run=^$", "-test.bench=^" + regexp.QuoteMeta(name) + "$", "-test.benchtime=" + benchtime,
-		"-test.benchmem", "-test.v", fmt.Sprintf("-test.timeout=%ds", int((o.Timeout-30*time.Second).Seconds()))}
+		"-test.benchmem", "-test.v", fmt.Sprintf("-test.timeout=%ds", int((o.Timeout - 30*time.Second).Seconds()))}
 	o.Output = os.Stdout
 	res, err := Run(context.Background(), o)
 	if err != nil {
