@@ -1,0 +1,150 @@
+package checker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Bounds on what a check reads from a backend, so a huge or endless answer costs a bounded amount of memory
+// and CPU.
+const (
+	maxHeaderBytes = 64 << 10 // HTTP status line and headers
+	maxBodyBytes   = 1 << 20  // HTTP body, simpletcp/ftp data: what receive is matched against
+	maxLineBytes   = 8 << 10  // one line of a text protocol (smtp, pop, imap, ftp, sip)
+)
+
+// checkError is a check failure: a log-ready message that keeps the underlying error for errors.Is/As.
+type checkError struct {
+	msg string
+	err error
+}
+
+func (e *checkError) Error() string { return e.msg }
+func (e *checkError) Unwrap() error { return e.err }
+
+// failf returns a checkError whose message is the formatted prefix, ": ", and a short description of err.
+func failf(err error, format string, args ...any) error {
+	return &checkError{msg: fmt.Sprintf(format, args...) + ": " + describe(err), err: err}
+}
+
+// errorf returns a checkError with no underlying error.
+func errorf(format string, args ...any) error {
+	return &checkError{msg: fmt.Sprintf(format, args...)}
+}
+
+// describe turns a network error into the few words a log line needs ("connection refused", "timed out"),
+// dropping the "dial tcp 1.2.3.4:80: connect:" noise the caller already says better.
+func describe(err error) string {
+	var ce *checkError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &ce):
+		return ce.msg
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "timed out"
+	case errors.Is(err, context.Canceled), errors.Is(err, errCanceled):
+		return "canceled"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed by peer"
+	}
+	var rec tls.RecordHeaderError
+	if errors.As(err, &rec) {
+		return "tls handshake: peer does not speak TLS"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timed out"
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err.Error()
+	}
+	return err.Error()
+}
+
+// errCanceled is what a connection reports after ctx was cancelled (rather than reaching its deadline).
+var errCanceled = errors.New("canceled")
+
+var dialer net.Dialer
+
+// conn is a connection bounded by a check's context: every read and write fails once ctx's deadline passes
+// or ctx is cancelled.
+type conn struct {
+	net.Conn
+	stop func() bool
+}
+
+// dial connects to ap over network ("tcp" or "udp"), bounded by ctx. The caller must Close the conn.
+func dial(ctx context.Context, network string, ap netip.AddrPort) (*conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c, err := dialer.DialContext(ctx, network, ap.String())
+	if err != nil {
+		return nil, err
+	}
+	return bound(ctx, c), nil
+}
+
+// bound arms c so that its I/O ends at ctx's deadline, or at once when ctx is cancelled. No goroutine runs
+// unless ctx is cancelled before Close.
+func bound(ctx context.Context, c net.Conn) *conn {
+	if d, ok := ctx.Deadline(); ok {
+		c.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	return &conn{Conn: c, stop: stop}
+}
+
+// Close releases the context hook and closes the connection.
+func (c *conn) Close() error {
+	c.stop()
+	return c.Conn.Close()
+}
+
+// hostPort formats ap as host:port, IPv6 in brackets, zone dropped from brackets as URLs need.
+func hostPort(a netip.Addr, port uint16) string {
+	return netip.AddrPortFrom(a, port).String()
+}
+
+// hostLiteral is the address as it appears in a URL host or Host header: IPv6 in brackets.
+func hostLiteral(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		return "[" + a.String() + "]"
+	}
+	return a.Unmap().String()
+}
+
+// addrPort is the target's address and port, with an error when the port is unknown.
+func addrPort(t *Target) (netip.AddrPort, error) {
+	if !t.Addr.IsValid() {
+		return netip.AddrPort{}, errorf("no address to check")
+	}
+	if t.Port == 0 {
+		return netip.AddrPort{}, errorf("%s: no port to check (set checkport or the real's port)", t.Addr)
+	}
+	return netip.AddrPortFrom(t.Addr.Unmap(), t.Port), nil
+}
+
+// ctxErr is ctx's error in the words of describe, used when a check sees ctx end between steps.
+func ctxErr(ctx context.Context) error { return ctx.Err() }
+
+// bufPool recycles the read buffers of text-protocol and HTTP checks.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
+func itoa(n int) string { return strconv.Itoa(n) }
