@@ -56,6 +56,9 @@ func RunTestsWith(t *testing.T, o Options, tests map[string]func(t *testing.T)) 
 		}
 		return
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Minute
+	}
 	bin, err := testBinary(t)
 	if err != nil {
 		t.Fatal(err)
