@@ -2,7 +2,6 @@ package config
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -78,7 +77,7 @@ func Find(name string) (string, error) {
 	return "", fmt.Errorf("Config file %s not found", name)
 }
 
-// Load is Find, read, Parse and Resolve with DefaultResolver. The returned error is an ErrorList, or a
+// Load is Find, read, Parse, Resolve with DefaultResolver, and CheckFiles. The returned error is an ErrorList, or a
 // plain error for I/O problems.
 func Load(name string) (*Config, error) {
 	path, err := Find(name)
@@ -96,25 +95,11 @@ func Load(name string) (*Config, error) {
 	if err := c.Resolve(DefaultResolver); err != nil {
 		return nil, err
 	}
+	if err := c.CheckFiles(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
-
-var errTODO = errors.New("config: not implemented yet")
-
-// Parse parses one config file's text. It is pure: no DNS and no file access. On errors it returns a nil
-// *Config and an ErrorList with every error. Warnings go to cfg.Warnings. Literal IPs and numeric ports are
-// filled in; hostnames and service names are left for Resolve.
-func Parse(file string, src []byte) (*Config, error) {
-	return nil, ErrorList{{File: file, Msg: errTODO.Error()}}
-}
-
-// Resolve fills in every Addr/Port left by Parse, expands hostname ranges, applies port-derived defaults
-// that need the resolved port, and checks for duplicate virtuals. Errors are an ErrorList, as for Parse.
-func (c *Config) Resolve(r Resolver) error { return nil }
-
-// Dump prints the effective config (every default and inherited value explicit) in ldirectord.cf syntax;
-// Parse(Dump(c)) gives an equal config (see Equal).
-func Dump(c *Config) []byte { return nil }
 
 // Services lists the valid service= names (reference §3.8).
 var Services = []string{"dns", "ftp", "http", "https", "http_proxy", "imap", "imaps", "ldap", "ldaps",

@@ -126,6 +126,9 @@ type Config struct {
 
 	// Warnings are the non-fatal findings of Parse and Resolve, in line order.
 	Warnings []*Error
+
+	// state is what Parse read, kept for Resolve.
+	state *parseState
 }
 
 // Virtual is one virtual service with all its settings resolved (per-virtual value, else global, else

@@ -1,0 +1,551 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Perl's \s and \S (which, unlike Go's, include the vertical tab).
+const (
+	ws  = `[\t\n\v\f\r ]`
+	nws = `[^\t\n\v\f\r ]`
+)
+
+var (
+	reVirtual     = regexp.MustCompile(`^virtual(6)?` + ws + `*=` + ws + `*(.*)`)
+	reBlank       = regexp.MustCompile(`^` + ws + `*$`)
+	reCommentLine = regexp.MustCompile(`^` + ws + `*#`)
+	reIndented    = regexp.MustCompile(`^ {4,}(.+)`)
+	reDigits      = regexp.MustCompile(`(\d+)`)
+
+	reVirtV4   = regexp.MustCompile(`^(\d+\.\d+\.\d+\.\d+):([0-9A-Za-z_-]+)`)
+	reVirtHost = regexp.MustCompile(`^([0-9A-Za-z._+-]+):([0-9A-Za-z_-]+)`)
+	reVirtFwm  = regexp.MustCompile(`^(\d+)`)
+	reVirtV6   = regexp.MustCompile(`^\[([0-9A-Fa-f:]+)\]:([0-9A-Za-z_-]+)`)
+)
+
+// directive matches `^name\s*=\s*(.*)` and returns the value.
+func directive(line, name string) (string, bool) {
+	if !strings.HasPrefix(line, name) {
+		return "", false
+	}
+	rest := strings.TrimLeft(line[len(name):], "\t\n\v\f\r ")
+	if !strings.HasPrefix(rest, "=") {
+		return "", false
+	}
+	return strings.TrimLeft(rest[1:], "\t\n\v\f\r "), true
+}
+
+// quoted matches `^name\s*=\s*"(.*)"` (greedy, not anchored at the end, as in ldirectord) and returns the
+// text between the first and the last quote, and what follows the last quote.
+func quoted(line, name string) (val, rest string, ok bool) {
+	v, ok := directive(line, name)
+	if !ok || !strings.HasPrefix(v, `"`) {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(v, '"')
+	if i == 0 {
+		return "", "", false
+	}
+	return v[1:i], v[i+1:], true
+}
+
+// trimRight removes trailing Perl whitespace.
+func trimRight(s string) string { return strings.TrimRight(s, "\t\n\v\f\r ") }
+
+// stripCommentNaive is ldirectord's s/#.*//.
+func stripCommentNaive(s string) string {
+	if i := strings.IndexByte(s, '#'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// stripCommentQuoted removes a comment that starts with a '#' outside double quotes.
+func stripCommentQuoted(s string) string {
+	in := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			in = !in
+		case '#':
+			if !in {
+				return s[:i]
+			}
+		}
+	}
+	return s
+}
+
+// hostname is what ldirectord uses for the ftp/sip login defaults: $HOSTNAME, else the node name.
+var hostname = func() string {
+	if h := os.Getenv("HOSTNAME"); h != "" {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// ival is an integer directive value with the line that set it; set is false when absent.
+type ival struct {
+	v    int64
+	set  bool
+	line int
+}
+
+// sval is a string directive value.
+type sval struct {
+	v    string
+	set  bool
+	line int
+}
+
+// bval is a yes/no directive value.
+type bval struct {
+	v   bool
+	set bool
+}
+
+// fallbackSpec is a fallback= line before resolution.
+type fallbackSpec struct {
+	line     int
+	host     string // as written, brackets kept
+	portText string // "" when none
+	fwd      Forward
+	ipv6     bool
+}
+
+// common are the directives that exist both globally and per virtual.
+type common struct {
+	checkTimeout, negotiateTimeout, checkInterval, checkCount, failureCount, successCount ival
+	quiescent, cleanStop                                                                 bval
+	fallbackCommand, emailAlert, smtp                                                    sval
+	emailAlertFreq                                                                       ival
+	emailAlertStatus                                                                     struct {
+		v   AlertStatus
+		set bool
+	}
+}
+
+// realSpec is one real= line, parsed but not resolved.
+type realSpec struct {
+	line               int
+	host, host2        string // host2 is the end of a range, "" when none
+	portText           string // "" when none
+	fwd                Forward
+	weight             int
+	request, receive   string
+	own                bool
+	lower, upper       uint32
+	receiveFromVirtual bool // lenient path: request given but receive inherited
+}
+
+// vspec is one virtual section before resolution.
+type vspec struct {
+	line      int
+	ipv6      bool
+	host      string // as written (no brackets), or the fwmark digits
+	portText  string // "" for a fwmark
+	fwm       bool
+	c         common
+	v         Virtual // directive values without global inheritance
+	fallback  *fallbackSpec
+	reals     []realSpec
+	service   bool // service= given
+	monitorLn int
+}
+
+// parseState is everything Parse read, kept so that Resolve can finish the job.
+type parseState struct {
+	g          common
+	fallback   *fallbackSpec
+	fallback6  *fallbackSpec
+	virtuals   []*vspec
+	logfileLn  int
+	maintdirLn int
+	parseWarns []*Error // warnings of the text itself (build adds its own each time it runs)
+}
+
+type parser struct {
+	file  string
+	errs  ErrorList
+	warns []*Error
+	st    *parseState
+	cfg   *Config
+	lines []string
+	pos   int
+}
+
+func (p *parser) errorf(line int, format string, a ...any) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, a...)})
+}
+
+func (p *parser) warnf(line int, format string, a ...any) {
+	p.warns = append(p.warns, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, a...)})
+}
+
+// Parse parses one config file's text. It is pure: no DNS and no file access. On errors it returns a nil
+// *Config and an ErrorList with every error, in line order. Warnings go to cfg.Warnings. Literal IPs and
+// numeric ports are filled in; hostnames and service names are left for Resolve.
+func Parse(file string, src []byte) (*Config, error) {
+	text := string(src)
+	lines := strings.Split(text, "\n")
+	if len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
+	p := &parser{file: file, lines: lines, st: &parseState{}, cfg: &Config{File: file}}
+	c := p.cfg
+	c.CheckInterval = 10 * time.Second
+	c.LogFile = "/var/log/ldirectord.log"
+	p.st.g.cleanStop = bval{v: true}
+	p.st.g.emailAlertStatus.v = StatusAll
+
+	for p.pos < len(p.lines) {
+		p.globalLine()
+	}
+	p.st.parseWarns = append([]*Error(nil), p.warns...)
+	p.build(nil)
+	sortErrors(p.errs)
+	if len(p.errs) > 0 {
+		return nil, p.errs
+	}
+	sortErrors(p.warns)
+	c.Warnings = p.warns
+	c.state = p.st
+	return c, nil
+}
+
+func sortErrors(l []*Error) {
+	// stable insertion sort by line: lists are short and mostly sorted already
+	for i := 1; i < len(l); i++ {
+		for j := i; j > 0 && l[j].Line < l[j-1].Line; j-- {
+			l[j], l[j-1] = l[j-1], l[j]
+		}
+	}
+}
+
+// globalLine handles the line at p.pos (column-0 level) and advances.
+func (p *parser) globalLine() {
+	ln := p.pos + 1
+	raw := p.lines[p.pos]
+	p.pos++
+	if m := reVirtual.FindStringSubmatch(raw); m != nil {
+		p.virtualSection(ln, m[1] == "6", m[2])
+		return
+	}
+	if reBlank.MatchString(raw) || reCommentLine.MatchString(raw) {
+		return
+	}
+	// Variant 1 is the line as ldirectord 4.12 sees it; variant 2 drops a trailing comment (4.12 gave
+	// comments on global lines no special meaning, so "quiescent=yes # c" was an error).
+	v1 := trimRight(raw)
+	v2 := trimRight(stripCommentNaive(raw))
+	var firstErr string
+	for i, v := range []string{v1, v2} {
+		if i == 1 && v == v1 {
+			break
+		}
+		g := p.st.g
+		cfg := *p.cfg
+		st := *p.st
+		nw := len(p.warns)
+		msg := p.global(ln, v)
+		if msg == "" {
+			return
+		}
+		// roll back
+		p.warns = p.warns[:nw]
+		*p.cfg = cfg
+		*p.st = st
+		p.st.g = g
+		if i == 0 {
+			firstErr = msg
+		}
+	}
+	if strings.HasPrefix(raw, " ") || strings.HasPrefix(raw, "\t") {
+		firstErr += " (an indented line outside a virtual section: a blank line or a line indented by" +
+			" fewer than 4 spaces ends a virtual section)"
+	}
+	p.errorf(ln, "%s", firstErr)
+}
+
+// global applies one global directive; it returns an error message or "".
+func (p *parser) global(ln int, line string) string {
+	c := p.cfg
+	g := &p.st.g
+	if v, ok := directive(line, "checktimeout"); ok {
+		return p.num(ln, "checktimeout", v, &g.checkTimeout, "invalid check timeout value")
+	}
+	if _, ok := directive(line, "connecttimeout"); ok {
+		return "connecttimeout directive deprecated in favour of negotiatetimeout"
+	}
+	if v, ok := directive(line, "negotiatetimeout"); ok {
+		return p.num(ln, "negotiatetimeout", v, &g.negotiateTimeout, "invalid negotiate timeout value")
+	}
+	if v, ok := directive(line, "checkinterval"); ok {
+		return p.num(ln, "checkinterval", v, &g.checkInterval, "invalid check interval value")
+	}
+	if v, ok := directive(line, "checkcount"); ok {
+		if msg := p.num(ln, "checkcount", v, &g.checkCount, "invalid check count value"); msg != "" {
+			return msg
+		}
+		p.warnf(ln, "checkcount option is deprecated and slated for removal.  please see 'failurecount'")
+		return ""
+	}
+	if v, ok := directive(line, "failurecount"); ok {
+		return p.num(ln, "failurecount", v, &g.failureCount, "invalid failure count value")
+	}
+	if v, ok := directive(line, "successcount"); ok {
+		return p.num(ln, "successcount", v, &g.successCount, "invalid success count value")
+	}
+	if v, ok := directive(line, "fallback6"); ok {
+		f, msg := p.parseFallback(ln, v, true)
+		if msg == "" {
+			p.st.fallback6 = f
+		}
+		return msg
+	}
+	if v, ok := directive(line, "fallback"); ok {
+		f, msg := p.parseFallback(ln, v, false)
+		if msg == "" {
+			p.st.fallback = f
+		}
+		return msg
+	}
+	if v, ok := directive(line, "fallbackcommand"); ok {
+		if v == "" {
+			return "invalid fallback command"
+		}
+		g.fallbackCommand = sval{v: v, set: true, line: ln}
+		return ""
+	}
+	if v, ok := directive(line, "autoreload"); ok {
+		return yesNo(v, &c.AutoReload, "autoreload must be 'yes' or 'no'")
+	}
+	if v, _, ok := quoted(line, "callback"); ok {
+		c.Callback = v
+		return ""
+	}
+	if v, _, ok := quoted(line, "logfile"); ok {
+		c.LogFile = v
+		p.st.logfileLn = ln
+		return ""
+	}
+	if v, ok := directive(line, "execute"); ok {
+		for _, e := range c.Execute {
+			if e == v {
+				return ""
+			}
+		}
+		c.Execute = append(c.Execute, v)
+		return ""
+	}
+	if v, ok := directive(line, "fork"); ok {
+		return yesNo(v, &c.Fork, "fork must be 'yes' or 'no'")
+	}
+	if strings.HasPrefix(line, "supervised") {
+		if v, ok := directive(line, "supervised"); ok && (v == "yes" || v == "no") {
+			c.Supervised = v == "yes"
+			return ""
+		}
+		if trimRight(line) == "supervised" {
+			c.Supervised = true
+			p.warnf(ln, "please update your config not to use a bare supervised directive")
+			return ""
+		}
+		return "supervised must be 'yes' or 'no'"
+	}
+	if v, ok := directive(line, "quiescent"); ok {
+		return yesNoVal(v, &g.quiescent, "quiescent must be 'yes' or 'no'")
+	}
+	if v, ok := directive(line, "readdquiescent"); ok {
+		return yesNo(v, &c.ReaddQuiescent, "readdquiescent must be 'yes' or 'no'")
+	}
+	if v, ok := directive(line, "emailalert"); ok {
+		a, msg := readEmailAlert(v)
+		if msg == "" {
+			g.emailAlert = sval{v: a, set: true, line: ln}
+		}
+		return msg
+	}
+	if v, ok := directive(line, "emailalertfreq"); ok {
+		return p.emailFreq(ln, v, &g.emailAlertFreq)
+	}
+	if v, ok := directive(line, "emailalertstatus"); ok {
+		s, msg := parseEmailAlertStatus(v)
+		if msg == "" {
+			g.emailAlertStatus.v, g.emailAlertStatus.set = s, true
+		}
+		return msg
+	}
+	if v, ok := directive(line, "emailalertfrom"); ok {
+		if v == "" {
+			return "no email from address specified"
+		}
+		c.EmailAlertFrom = v
+		return ""
+	}
+	if v, ok := directive(line, "cleanstop"); ok {
+		return yesNoVal(v, &g.cleanStop, "cleanstop must be 'yes' or 'no'")
+	}
+	if v, ok := directive(line, "smtp"); ok {
+		return p.smtp(ln, v, &g.smtp)
+	}
+	if v, ok := directive(line, "maintenancedir"); ok {
+		if v == "" {
+			return "maintenance directory not specified"
+		}
+		c.MaintenanceDir = v
+		p.st.maintdirLn = ln
+		return ""
+	}
+	if _, ok := directive(line, "timeout"); ok {
+		return "timeout directive deprecated in favour of checktimeout and negotiatetimeout"
+	}
+	return fmt.Sprintf("Unknown command %q", p.lines[ln-1])
+}
+
+func yesNo(v string, dst *bool, msg string) string {
+	switch v {
+	case "yes":
+		*dst = true
+	case "no":
+		*dst = false
+	default:
+		return msg
+	}
+	return ""
+}
+
+func yesNoVal(v string, dst *bval, msg string) string {
+	var b bool
+	if m := yesNo(v, &b, msg); m != "" {
+		return m
+	}
+	*dst = bval{v: b, set: true}
+	return ""
+}
+
+// maxNum is the largest number accepted for counts and times (seconds); larger values cannot be
+// represented by the kernel or by a timer and are rejected with the directive's own error.
+const maxNum = math.MaxInt32
+
+// num reads a count or time the way ldirectord does: the first run of digits anywhere in the value, which
+// must not be 0. A value that is more than a plain number is accepted as 4.12 did, with a warning.
+func (p *parser) num(ln int, name, v string, dst *ival, msg string) string {
+	m := reDigits.FindString(v)
+	if m == "" || m == "0" {
+		return msg
+	}
+	n, err := strconv.ParseInt(m, 10, 64)
+	if err != nil || n > maxNum {
+		return msg
+	}
+	if n == 0 {
+		// "00" passed ldirectord's test (the string is true in Perl) and then meant 0.
+		p.warnf(ln, "%s=%s is 0, which is not valid; the directive is ignored", name, v)
+		return ""
+	}
+	if clean := trimRight(stripCommentNaive(v)); clean != m {
+		p.warnf(ln, "%s=%s is read as %d", name, v, n)
+	}
+	*dst = ival{v: n, set: true, line: ln}
+	return ""
+}
+
+func (p *parser) emailFreq(ln int, v string, dst *ival) string {
+	// ^emailalertfreq\s*=\s*(\d*) then /(\d+)/
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return "invalid email alert frequency"
+	}
+	n, err := strconv.ParseInt(v[:i], 10, 64)
+	if err != nil || n > maxNum {
+		return "invalid email alert frequency"
+	}
+	if rest := trimRight(stripCommentNaive(v[i:])); rest != "" {
+		p.warnf(ln, "emailalertfreq=%s is read as %d", v, n)
+	}
+	*dst = ival{v: n, set: true, line: ln}
+	return ""
+}
+
+var reSMTP = regexp.MustCompile(`^[0-9A-Za-z._+-]+`)
+var reSMTPPort = regexp.MustCompile(`^[0-9A-Za-z._+-]+:[0-9]+`)
+
+func (p *parser) smtp(ln int, v string, dst *sval) string {
+	m := reSMTP.FindString(v)
+	if m == "" {
+		return "invalid SMTP server address"
+	}
+	if mp := reSMTPPort.FindString(v); mp != "" {
+		p.warnf(ln, "smtp=%s: the port is now used (ldirectord 4.12 dropped it and always used port 25)", v)
+		m = mp
+	}
+	if rest := trimRight(stripCommentNaive(v[len(m):])); rest != "" {
+		p.warnf(ln, "smtp=%s: %q is ignored", v, rest)
+	}
+	*dst = sval{v: m, set: true, line: ln}
+	return ""
+}
+
+// readEmailAlert strips one pair of enclosing quotes; the address must not be empty.
+func readEmailAlert(v string) (string, string) {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && !strings.Contains(v[1:len(v)-1], `"`) {
+		v = v[1 : len(v)-1]
+	}
+	if v == "" {
+		return "", "no email address specified"
+	}
+	return v, ""
+}
+
+var reCommaSplit = regexp.MustCompile(ws + `*,` + ws + `*`)
+
+// parseEmailAlertStatus is ldirectord's parse_emailalertstatus.
+func parseEmailAlertStatus(v string) (AlertStatus, string) {
+	items := reCommaSplit.Split(v, -1)
+	for len(items) > 0 && items[len(items)-1] == "" { // Perl's split drops trailing empty fields
+		items = items[:len(items)-1]
+	}
+	none := false
+	for _, i := range items {
+		if i == "none" {
+			none = true
+		}
+	}
+	var s AlertStatus
+	for _, i := range items {
+		switch i {
+		case "none":
+			continue
+		case "all":
+			s = StatusAll
+		case "starting":
+			s |= StatusStarting
+		case "stopping":
+			s |= StatusStopping
+		case "running":
+			s |= StatusRunning
+		case "reloading":
+			s |= StatusReloading
+		default:
+			return 0, fmt.Sprintf("invalid email alert status at: %q", i)
+		}
+		if none {
+			return 0, fmt.Sprintf("invalid email alert status: %q specified with \"none\"", i)
+		}
+	}
+	return s, ""
+}
