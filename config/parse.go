@@ -123,10 +123,10 @@ type fallbackSpec struct {
 // common are the directives that exist both globally and per virtual.
 type common struct {
 	checkTimeout, negotiateTimeout, checkInterval, checkCount, failureCount, successCount ival
-	quiescent, cleanStop                                                                 bval
-	fallbackCommand, emailAlert, smtp                                                    sval
-	emailAlertFreq                                                                       ival
-	emailAlertStatus                                                                     struct {
+	quiescent, cleanStop                                                                  bval
+	fallbackCommand, emailAlert, smtp                                                     sval
+	emailAlertFreq                                                                        ival
+	emailAlertStatus                                                                      struct {
 		v   AlertStatus
 		set bool
 	}
