@@ -1,0 +1,62 @@
+package supervisor
+
+import (
+	"time"
+
+	"github.com/ldirectord-go/ldirectord/config"
+)
+
+// Snapshot is the supervisor's state at one moment, for `status` and tests.
+type Snapshot struct {
+	Phase    config.AlertStatus
+	Virtuals []VirtualState
+}
+
+// VirtualState is one virtual service.
+type VirtualState struct {
+	Virtual string // ldirectord's form: IP:PORT, [IP6]:PORT or the fwmark
+	ID      string // tcp:IP:PORT, udp:..., fwm:N, fwm6:N
+	// FallbackActive says the fallback server is in the kernel table.
+	FallbackActive bool
+	Reals          []RealState
+}
+
+// RealState is one real server of a virtual.
+type RealState struct {
+	Real      string // RIP:RPORT as configured
+	Weight    int    // configured weight
+	Health    Health
+	FailCount int       // consecutive failures (ldirectord's failcount)
+	LastCheck time.Time // zero before the first check
+	LastError string    // "" after a successful check
+	InTable   bool      // present in the kernel table (at any weight)
+}
+
+// Snapshot returns the current state.
+func (s *Supervisor) Snapshot() Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := Snapshot{Phase: s.phase}
+	for _, v := range s.cfg.Virtuals {
+		id := serviceID(v)
+		vs := VirtualState{Virtual: v.String(), ID: v.ID()}
+		h := s.have[id]
+		if h != nil && v.Fallback != nil && v.Fallback.Addr.IsValid() {
+			_, vs.FallbackActive = h.Destinations[fallbackDest(v)]
+		}
+		for _, r := range v.Reals {
+			rs := RealState{Real: realText(r), Weight: r.Weight, Health: s.healthOf(r)}
+			if u := s.byReal[r]; u != nil {
+				u.mu.Lock()
+				rs.FailCount, rs.LastCheck, rs.LastError = u.h.fails, u.lastCheck, u.lastErr
+				u.mu.Unlock()
+			}
+			if h != nil {
+				_, rs.InTable = h.Destinations[realDest(v, r)]
+			}
+			vs.Reals = append(vs.Reals, rs)
+		}
+		snap.Virtuals = append(snap.Virtuals, vs)
+	}
+	return snap
+}
