@@ -60,7 +60,7 @@ func describe(err error) string {
 	}
 	var rec tls.RecordHeaderError
 	if errors.As(err, &rec) {
-		return "tls handshake: peer does not speak TLS"
+		return "peer does not speak TLS"
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

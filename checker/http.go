@@ -210,7 +210,13 @@ func (h *httpChecker) follow(t *Target, method string, cur *httpRequest, loc str
 		}
 		port = uint16(n)
 	}
-	return &httpRequest{scheme: u.Scheme, connect: netip.AddrPortFrom(cur.connect.Addr(), port), host: u.Host,
+	host := u.Host
+	if strings.EqualFold(u.Host, cur.url.Host) && u.Scheme == cur.scheme {
+		// A relative redirect, or one to the address just asked: keep the Host (virtualhost) we sent, where
+		// LWP would switch to the real's IP address.
+		host = cur.host
+	}
+	return &httpRequest{scheme: u.Scheme, connect: netip.AddrPortFrom(cur.connect.Addr(), port), host: host,
 		target: u.RequestURI(), url: u, label: method + " " + u.String(), sni: serverName(name)}, nil
 }
 
@@ -258,7 +264,8 @@ func (h *httpChecker) exchange(ctx context.Context, method string, r *httpReques
 		return "", failf(err, "%s: sending request", r.label)
 	}
 
-	lr := &io.LimitedReader{R: nc, N: maxHeaderBytes}
+	er := &errReader{r: nc}
+	lr := &io.LimitedReader{R: er, N: maxHeaderBytes}
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(lr)
 	defer func() { br.Reset(nil); readerPool.Put(br) }()
@@ -268,6 +275,11 @@ func (h *httpChecker) exchange(ctx context.Context, method string, r *httpReques
 	}
 	resp, err := http.ReadResponse(br, hreq)
 	if err != nil {
+		if er.err != nil {
+			// The network failed mid-line; bufio then hands the partial line to the parser, whose complaint
+			// is not the cause.
+			err = er.err
+		}
 		switch {
 		case lr.N == 0:
 			return "", errorf("%s: response headers longer than %d KiB", r.label, maxHeaderBytes>>10)
@@ -299,6 +311,20 @@ func (h *httpChecker) exchange(ctx context.Context, method string, r *httpReques
 		return "", &httpError{checkError{msg: msg}, quoteBody(body)}
 	}
 	return "", nil
+}
+
+// errReader remembers the first error of the reader it wraps.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // readBody reads up to maxBodyBytes of body into *bp (grown as needed). A body cut short by the read
