@@ -110,6 +110,12 @@ func (a *alerts) Alert(v *config.Virtual, phase config.AlertStatus, msg string) 
 	a.got = append(a.got, alert{v.String(), phase, msg})
 }
 
+func (a *alerts) list() []alert {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.got)
+}
+
 type harness struct {
 	t      *testing.T
 	fake   *ipvsctl.Fake

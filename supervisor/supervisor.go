@@ -558,8 +558,8 @@ func (s *Supervisor) apply(ctx context.Context, ops []ipvsctl.Op) {
 			s.log.Errorf("IPVS: %v", err)
 			continue
 		}
-		s.record(op)
 		s.logOp(op)
+		s.record(op)
 	}
 }
 

@@ -47,7 +47,7 @@ func TestColdStart(t *testing.T) {
 			{"10.9.9.9:80", config.StatusStarting, "Added real server: 10.0.0.1:80 (10.9.9.9:80) (Weight set to 1)"},
 			{"10.9.9.9:80", config.StatusStopping, "Purged real server (stop): 10.0.0.1:80 (10.9.9.9:80)"},
 		}
-		if got := h.alerts.got; len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		if got := h.alerts.list(); len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 			t.Errorf("alerts: got %+v, want %+v", got, want)
 		}
 	})
