@@ -43,9 +43,9 @@ func TestReload(t *testing.T) {
 			"Soft failure real server: 10.0.0.1:80 (tcp:10.9.9.10:80) failure 1/3")
 
 		n1, _ := mk()
-		n1.Reals[0].Weight = 5                         // reweight: same check
+		n1.Reals[0].Weight = 5                           // reweight: same check
 		n1.Reals = append(n1.Reals[:1], n1.Reals[2:]...) // 10.0.0.2 removed
-		n1.Reals[1].Request = "/health"                 // 10.0.0.3: its check changed
+		n1.Reals[1].Request = "/health"                  // 10.0.0.3: its check changed
 		n1.Reals = append(n1.Reals, rs("10.0.0.5:80", masq, 1))
 		next = cfgOf(n1) // v2 removed
 		if err := h.s.Reload(); err != nil {
@@ -216,10 +216,10 @@ func TestMonitorEscape(t *testing.T) {
 
 func TestSplitCommand(t *testing.T) {
 	for in, want := range map[string]string{
-		`/usr/bin/fb`:                 `[/usr/bin/fb]`,
+		`/usr/bin/fb`:                  `[/usr/bin/fb]`,
 		`"/opt/my tools/fb" --x 'a b'`: `[/opt/my tools/fb --x a b]`,
-		`  /bin/echo   one  `:         `[/bin/echo one]`,
-		`/bin/x ""`:                   `[/bin/x ]`,
+		`  /bin/echo   one  `:          `[/bin/echo one]`,
+		`/bin/x ""`:                    `[/bin/x ]`,
 	} {
 		if got := fmt.Sprint(splitCommand(in)); got != want {
 			t.Errorf("splitCommand(%q) = %s, want %s", in, got, want)
