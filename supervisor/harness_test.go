@@ -85,6 +85,12 @@ func (c *commands) run(ctx context.Context, argv []string) error {
 	c.runs = append(c.runs, strings.Join(argv, " "))
 	return nil
 }
+func (c *commands) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.runs)
+}
+
 func (c *commands) take() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -106,6 +106,8 @@ type Supervisor struct {
 
 	// lateness, when set (benchmarks), is told how late each check started.
 	lateness func(time.Duration)
+	// watchStarted, when set (tests), is called once the config watcher has its first hash.
+	watchStarted func()
 }
 
 // vindex maps the kernel entries of one virtual back to its config, to name them in log lines.

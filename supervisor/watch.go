@@ -95,6 +95,9 @@ func (s *Supervisor) watch(ctx context.Context, path string, poll time.Duration)
 		events, errs = fw.Events, fw.Errors
 		addWatches()
 	}
+	if s.watchStarted != nil {
+		s.watchStarted()
+	}
 	ticker := time.NewTicker(poll)
 	defer ticker.Stop()
 	debounce := time.NewTimer(time.Hour)
