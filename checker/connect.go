@@ -3,6 +3,7 @@ package checker
 import (
 	"context"
 	"errors"
+	"os"
 	"syscall"
 )
 
@@ -48,8 +49,8 @@ func connectUDP(ctx context.Context, t *Target) error {
 			return nil // the service answered an empty datagram
 		case errors.Is(err, syscall.ECONNREFUSED):
 			return errorf("connect udp %s: port unreachable", ap)
-		case ctx.Err() == context.DeadlineExceeded:
-			return nil // silence: nothing said the port is closed
+		case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != context.Canceled:
+			return nil // silence until the deadline: nothing said the port is closed
 		default:
 			if ctx.Err() != nil {
 				return failf(ctx.Err(), "connect udp %s", ap)
