@@ -253,3 +253,12 @@ func withinDeadline(t *testing.T, d, want time.Duration) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+type contextT = context.Context
+
+// checkWithin runs one check with a timeout (benchmarks have no per-check testing.T to clean up after).
+func checkWithin(c Checker, d time.Duration, t *Target) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return c.Check(ctx, t)
+}
