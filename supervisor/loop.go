@@ -24,6 +24,8 @@ type unit struct {
 	chk     checker.Checker // nil for checktype=off, which has no loop
 
 	state Health // owner only
+	live  bool   // owner only: part of the running config
+	kept  bool   // owner only: scratch mark during install
 
 	mu        sync.Mutex
 	h         health

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -34,19 +35,42 @@ type member struct {
 	r *config.Real
 }
 
-// plan lists the checks of cfg in config order, each with its members in config order.
-func plan(cfg *config.Config) (keys []unitKey, members map[unitKey][]member) {
-	members = map[unitKey][]member{}
+// check is one distinct check of a config, with its members in config order.
+type check struct {
+	key     unitKey
+	hash    uint64
+	members []member
+}
+
+var keySeed = maphash.MakeSeed()
+
+// hash is k's hash, computed once per real so that the maps below never hash the large key again.
+func (k *unitKey) hash() uint64 { return maphash.Comparable(keySeed, *k) }
+
+// plan lists the checks of cfg in config order.
+func plan(cfg *config.Config) []*check {
+	var checks []*check
+	byHash := map[uint64][]*check{}
 	for _, v := range cfg.Virtuals {
 		for _, r := range v.Reals {
 			k := keyOf(cfg, v, r)
-			if _, ok := members[k]; !ok {
-				keys = append(keys, k)
+			h := k.hash()
+			var c *check
+			for _, x := range byHash[h] {
+				if x.key == k {
+					c = x
+					break
+				}
 			}
-			members[k] = append(members[k], member{v, r})
+			if c == nil {
+				c = &check{key: k, hash: h}
+				byHash[h] = append(byHash[h], c)
+				checks = append(checks, c)
+			}
+			c.members = append(c.members, member{v, r})
 		}
 	}
-	return keys, members
+	return checks
 }
 
 func keyOf(cfg *config.Config, v *config.Virtual, r *config.Real) unitKey {

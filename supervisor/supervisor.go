@@ -82,7 +82,7 @@ type Supervisor struct {
 	// mu guards what follows; the owner goroutine (Run) is the only writer, Snapshot a reader.
 	mu      sync.Mutex
 	cfg     *config.Config
-	units   map[unitKey]*unit
+	units   map[uint64][]*unit // by unitKey hash
 	byReal  map[*config.Real]*unit
 	vindex  map[ipvsctl.ServiceID]*vindex
 	have    ipvsctl.Table
@@ -162,7 +162,7 @@ func New(cfg *config.Config, o Options) (*Supervisor, error) {
 		opts:    o,
 		log:     o.Log,
 		cfg:     cfg,
-		units:   map[unitKey]*unit{},
+		units:   map[uint64][]*unit{},
 		byReal:  map[*config.Real]*unit{},
 		retired: map[ipvsctl.ServiceID]*config.Virtual{},
 		fbcmd:   map[ipvsctl.ServiceID]fbcmdState{},
@@ -319,7 +319,7 @@ func (s *Supervisor) resync(ctx context.Context) {
 // handle takes one loop event into the owner's state; dirty collects the virtuals to reconcile.
 func (s *Supervisor) handle(ev event, dirty map[*config.Virtual]bool) {
 	u := ev.u
-	if s.units[u.key] != u { // a loop stopped by a reload
+	if !u.live { // a loop stopped by a reload
 		return
 	}
 	if ev.first {
@@ -344,25 +344,44 @@ func (s *Supervisor) updatePhase() {
 // makes units for the new ones (adopting their state from the kernel table) and stops the rest. It returns
 // the units whose loops must be started.
 func (s *Supervisor) install(cfg *config.Config) (fresh []*unit) {
-	keys, members := plan(cfg)
-	units := make(map[unitKey]*unit, len(keys))
-	for _, k := range keys {
-		ms := members[k]
-		if u, ok := s.units[k]; ok {
-			u.members.Store(&ms)
-			units[k] = u
-			continue
+	checks := plan(cfg)
+	units := make(map[uint64][]*unit, len(checks))
+	byReal := make(map[*config.Real]*unit, len(checks))
+	for _, c := range checks {
+		var u *unit
+		for _, x := range s.units[c.hash] {
+			if x.key == c.key {
+				u = x
+				break
+			}
 		}
-		u := s.newUnit(k, ms)
-		units[k] = u
-		if u.chk != nil {
-			fresh = append(fresh, u)
-			s.pending++
+		if u != nil {
+			ms := c.members
+			u.members.Store(&ms)
+			u.kept = true
+		} else {
+			u = s.newUnit(c.key, c.members)
+			u.live = true
+			if u.chk != nil {
+				fresh = append(fresh, u)
+				s.pending++
+			}
+		}
+		units[c.hash] = append(units[c.hash], u)
+		for _, m := range c.members {
+			byReal[m.r] = u
 		}
 	}
-	for k, u := range s.units {
-		if _, ok := units[k]; !ok && u.cancel != nil {
-			u.cancel()
+	for _, us := range s.units {
+		for _, u := range us {
+			if u.kept {
+				u.kept = false
+				continue
+			}
+			u.live = false
+			if u.cancel != nil {
+				u.cancel()
+			}
 			u.mu.Lock()
 			checked := u.checked
 			u.mu.Unlock()
@@ -387,12 +406,7 @@ func (s *Supervisor) install(cfg *config.Config) (fresh []*unit) {
 	}
 	s.cfg = cfg
 	s.units = units
-	s.byReal = make(map[*config.Real]*unit, len(units))
-	for _, u := range units {
-		for _, m := range *u.members.Load() {
-			s.byReal[m.r] = u
-		}
-	}
+	s.byReal = byReal
 	s.index()
 	dir := cfg.MaintenanceDir
 	s.maintDir.Store(&dir)
@@ -828,9 +842,11 @@ func (s *Supervisor) logConfigErrors(err error) {
 // finish stops the loops, applies cleanstop and waits for queued commands.
 func (s *Supervisor) finish(ctx context.Context, wg *sync.WaitGroup) {
 	s.mu.Lock()
-	for _, u := range s.units {
-		if u.cancel != nil {
-			u.cancel()
+	for _, us := range s.units {
+		for _, u := range us {
+			if u.cancel != nil {
+				u.cancel()
+			}
 		}
 	}
 	s.mu.Unlock()
