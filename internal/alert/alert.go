@@ -56,6 +56,7 @@ type Mailer struct {
 	queue chan *message
 
 	mu        sync.Mutex
+	from      string
 	reminders map[string]*reminder // key: `<RIP:PORT> (<virtual>)`
 }
 
@@ -67,6 +68,7 @@ type reminder struct {
 // message is one e-mail ready to send.
 type message struct {
 	smtp    string   // smtp= host, "" for sendmail
+	from    string   // emailalertfrom
 	to      string   // emailalert as written (To header)
 	rcpts   []string // envelope recipients
 	subject string
@@ -102,7 +104,8 @@ func New(o Options) *Mailer {
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	return &Mailer{o: o, user: name, queue: make(chan *message, o.QueueSize), reminders: map[string]*reminder{}}
+	return &Mailer{o: o, user: name, from: o.From, queue: make(chan *message, o.QueueSize),
+		reminders: map[string]*reminder{}}
 }
 
 // PhaseString is the Daemon-Status of a mail body: starting, running, stopping or reloading.
@@ -177,7 +180,7 @@ func (m *Mailer) send(v *config.Virtual, phase config.AlertStatus, subject, rser
 		}
 		body += "\n"
 	}
-	msg := &message{smtp: v.SMTP, to: v.EmailAlert, rcpts: Recipients(v.EmailAlert), subject: subject, body: body}
+	msg := &message{smtp: v.SMTP, from: m.fromHeader(), to: v.EmailAlert, rcpts: Recipients(v.EmailAlert), subject: subject, body: body}
 	select {
 	case m.queue <- msg:
 	default:
@@ -257,6 +260,19 @@ func (m *Mailer) failed(msg *message, err error) {
 		phrase = FailedSMTP
 	}
 	m.o.Log.WithError(err).Info(phrase)
+}
+
+// SetFrom changes the From header (emailalertfrom) for the messages queued from now on, after a reload.
+func (m *Mailer) SetFrom(from string) {
+	m.mu.Lock()
+	m.from = from
+	m.mu.Unlock()
+}
+
+func (m *Mailer) fromHeader() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.from
 }
 
 // sender is the envelope sender: <user>@<hostname>.

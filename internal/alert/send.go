@@ -92,7 +92,7 @@ func (m *Mailer) sendSMTP(ctx context.Context, msg *message) error {
 	if err != nil {
 		return err
 	}
-	from := m.o.From
+	from := msg.from
 	if from == "" {
 		from = m.sender()
 	}
@@ -109,7 +109,7 @@ func (m *Mailer) sendSMTP(ctx context.Context, msg *message) error {
 // set only when emailalertfrom is (as Mail::Send does).
 func (m *Mailer) sendmail(ctx context.Context, msg *message) error {
 	cmd := exec.CommandContext(ctx, m.o.Sendmail, "-t")
-	cmd.Stdin = strings.NewReader(m.header(msg, m.o.From) + "\n" + msg.body)
+	cmd.Stdin = strings.NewReader(m.header(msg, msg.from) + "\n" + msg.body)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = time.Second

@@ -268,6 +268,23 @@ func TestLookupAndTerminate(t *testing.T) {
 		t.Fatalf("the other program was hit")
 	}
 
+	// This executable under another name is an ldirectord; another program with the same arguments is not.
+	renamed := helper(t, "sleep", "lbd", "web.cf", "start")
+	if !IsOurs(renamed.Process.Pid, "web.cf") {
+		t.Errorf("this executable run as lbd is not recognised")
+	}
+	sh := exec.Command("/bin/sh", "-c", "sleep 30", "x.cf", "start")
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sh.Process.Kill(); sh.Wait() }()
+	for i := 0; i < 200 && len(Cmdline(sh.Process.Pid)) < 5; i++ {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if IsOurs(sh.Process.Pid, "x.cf") {
+		t.Errorf("%q is taken for an ldirectord", Cmdline(sh.Process.Pid))
+	}
+
 	// Terminate sends TERM and returns once the daemon is gone.
 	if err := Terminate(d.Process.Pid, "web.cf", 10*time.Second); err != nil {
 		t.Fatalf("Terminate: %v", err)
@@ -367,6 +384,10 @@ func TestSpawnFailures(t *testing.T) {
 		p, err := Spawn(SpawnOptions{Args: []string{"ldirectord", "x.cf", "start"}, Timeout: 300 * time.Millisecond})
 		if err == nil || err.Error() != c.want {
 			t.Errorf("%s: Spawn = %v, %v; want error %q", c.mode, p, err, c.want)
+		}
+		var re *ReportedError
+		if errors.As(err, &re) != (c.mode == "fail") {
+			t.Errorf("%s: error %T, want a *ReportedError only when the daemon reported it", c.mode, err)
 		}
 	}
 }

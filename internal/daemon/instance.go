@@ -60,9 +60,20 @@ func Cmdline(pid int) []string {
 }
 
 // IsOurs tells whether process pid is an ldirectord daemon for CFGNAME (see MatchCmdline). A pid
-// recycled by another program is not ours, so it is never signalled.
+// recycled by another program is not ours, so it is never signalled. A process running this very
+// executable counts as an ldirectord whatever it is called (a binary installed under another name).
 func IsOurs(pid int, cfgName string) bool {
-	return MatchCmdline(Cmdline(pid), cfgName)
+	argv := Cmdline(pid)
+	if len(argv) > 0 && !containsWord(argv) && sameExecutable(pid) {
+		argv = append([]string{"ldirectord"}, argv[1:]...)
+	}
+	return MatchCmdline(argv, cfgName)
+}
+
+func sameExecutable(pid int) bool {
+	a, err1 := os.Stat("/proc/" + strconv.Itoa(pid) + "/exe")
+	b, err2 := os.Stat("/proc/self/exe")
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
 }
 
 // MatchCmdline tells whether argv is the command line of an ldirectord daemon for CFGNAME: it has a

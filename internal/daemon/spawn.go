@@ -34,7 +34,8 @@ type SpawnOptions struct {
 // Spawn starts the daemon by re-executing this program (/proc/self/exe) in a new session with stdin,
 // stdout and stderr on /dev/null, then waits until the daemon reports that it is running (Child.Ready)
 // or why it could not start (Child.Fail), or exits. It returns the daemon's process on success; the
-// caller may Release it. The error is the daemon's own message when it reported one.
+// caller may Release it. The error is a *ReportedError with the daemon's own message when it reported
+// one.
 func Spawn(o SpawnOptions) (*os.Process, error) {
 	if len(o.Args) == 0 {
 		return nil, errors.New("daemon: no argv")
@@ -79,7 +80,7 @@ func Spawn(o SpawnOptions) (*os.Process, error) {
 		return nil, fmt.Errorf("the daemon did not report that it was running within %v; killed it", timeout)
 	case strings.HasPrefix(msg, "ERROR "):
 		cmd.Wait()
-		return nil, errors.New(strings.TrimPrefix(msg, "ERROR "))
+		return nil, &ReportedError{Msg: strings.TrimPrefix(msg, "ERROR ")}
 	}
 	// The daemon closed the pipe without a report: it died.
 	err = cmd.Wait()
@@ -88,6 +89,11 @@ func Spawn(o SpawnOptions) (*os.Process, error) {
 	}
 	return nil, fmt.Errorf("the daemon exited before it was running: %v", err)
 }
+
+// ReportedError is an error the daemon reported itself (Child.Fail), and has therefore already logged.
+type ReportedError struct{ Msg string }
+
+func (e *ReportedError) Error() string { return e.Msg }
 
 func withoutEnv(env []string, name string) []string {
 	out := make([]string, 0, len(env))

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ldirectord-go/ldirectord/config"
+	"github.com/ldirectord-go/ldirectord/internal/daemon"
+	"github.com/ldirectord-go/ldirectord/internal/logging"
+	"github.com/ldirectord-go/ldirectord/ipvsctl"
+	"github.com/ldirectord-go/ldirectord/supervisor"
+	"github.com/sirupsen/logrus"
+)
+
+// LogFileEnv names the environment variable that overrides the default log file
+// (/var/log/ldirectord.log), used when the config sets no logfile= or cannot be read.
+const LogFileEnv = "LDIRECTORD_LOGFILE"
+
+// StopTimeout bounds how long `stop` and `restart` wait for the daemon to exit after SIGTERM.
+var StopTimeout = 30 * time.Second
+
+// runner is what `start` runs: the supervisor. Tests replace newRunner with a stand-in.
+type runner interface {
+	Run(ctx context.Context) error
+	Reload() error
+}
+
+var newRunner = func(cfg *config.Config, o supervisor.Options) (runner, error) {
+	return supervisor.New(cfg, o)
+}
+
+// newKernelClient opens the kernel IPVS table.
+var newKernelClient = func(ctx context.Context) (ipvsctl.Client, error) {
+	return ipvsctl.NewNetlink(ctx, ipvsctl.NetlinkOptions{})
+}
+
+// app is one invocation of ldirectord.
+type app struct {
+	argv           []string
+	stdout, stderr io.Writer
+	opts           options
+	child          *daemon.Child // set when this process is the daemon started by `start`
+
+	cfgArg  string // the config argument as given ("" when none)
+	cmd     string
+	cfgName string // CFGNAME
+	config  string // the config path as found (<CONFIG> in messages)
+	log     *logrus.Logger
+}
+
+func newApp(argv []string, stdout, stderr io.Writer) *app {
+	return &app{argv: argv, stdout: stdout, stderr: stderr, child: daemon.ChildFromEnv()}
+}
+
+func (a *app) run() int {
+	var errs []string
+	a.opts, errs = parseArgs(a.argv[1:])
+	if len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintln(a.stderr, e)
+		}
+		fmt.Fprint(a.stdout, usageText)
+		return 255
+	}
+	switch {
+	case a.opts.help:
+		fmt.Fprint(a.stdout, usageText)
+		return 0
+	case a.opts.version:
+		fmt.Fprint(a.stdout, versionText)
+		return 0
+	case a.opts.check || a.opts.dump:
+		return a.checkConfig()
+	}
+	var ok bool
+	a.cfgArg, a.cmd, ok = target(a.opts.args)
+	if !ok {
+		fmt.Fprint(a.stdout, usageText)
+		return 255
+	}
+	a.cfgName = daemon.CfgName(a.cfgArg)
+	a.log = logrus.New()
+	a.configureLog(nil)
+
+	name := a.cfgArg
+	if name == "" {
+		name = "ldirectord.cf"
+	}
+	path, err := config.Find(name)
+	if err != nil {
+		if a.child != nil {
+			a.child.Fail(err)
+		}
+		return a.initError(err.Error())
+	}
+	a.config = path
+	cfg, cfgErr := config.Load(path)
+	if cfg != nil {
+		a.configureLog(cfg)
+	}
+	if a.child != nil {
+		return a.serveChild(cfg, cfgErr)
+	}
+	switch a.cmd {
+	case "stop", "status":
+		// These work from the pid file alone, so they still work when the file on disk is broken.
+	default:
+		if cfgErr != nil {
+			return a.configError(cfgErr)
+		}
+	}
+	a.logInvocation()
+
+	pid, st, err := daemon.Lookup(a.cfgName)
+	if err != nil {
+		return a.initError(fmt.Sprintf("Can not open %s: %v", daemon.PidFile(a.cfgName), err))
+	}
+	running := st == daemon.Running
+	switch a.cmd {
+	case "start":
+		if running {
+			if a.opts.debug {
+				a.log.Infof("ldirectord for %s is already running with pid: %d", a.config, pid)
+			}
+			return a.exit(0, "Exiting from ldirectord start")
+		}
+		return a.start(cfg)
+	case "stop":
+		if running {
+			if code := a.stop(pid); code != 0 {
+				return code
+			}
+		}
+		return a.exit(0, "Exiting from ldirectord stop")
+	case "restart", "try-restart":
+		if !running && a.cmd == "try-restart" {
+			return a.exit(0, "Exiting from ldirectord try-restart")
+		}
+		if running {
+			if code := a.stop(pid); code != 0 {
+				return code
+			}
+		}
+		return a.start(cfg)
+	case "reload", "force-reload":
+		if !running {
+			msg := "ldirectord is stopped for " + a.config
+			a.log.Info(msg)
+			if !a.opts.debug {
+				fmt.Fprintln(a.stderr, msg)
+			}
+			return a.exit(1, "Exiting from ldirectord "+a.cmd)
+		}
+		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+			return a.initError(fmt.Sprintf("kill -HUP %d: %v", pid, err))
+		}
+		return a.exit(0, "Exiting from ldirectord "+a.cmd)
+	}
+	// status
+	switch st {
+	case daemon.Running:
+		msg := fmt.Sprintf("ldirectord for %s is running with pid: %d", a.config, pid)
+		fmt.Fprintln(a.stderr, msg)
+		if cfg != nil {
+			a.instances(cfg.Execute, "status")
+		}
+		a.log.Info(msg)
+		a.log.Info("Exiting from ldirectord status")
+		return a.exit(0, "Exiting from ldirectord status")
+	case daemon.Stale:
+		msg := fmt.Sprintf("ldirectord stale pid file %s for %s", daemon.PidFile(a.cfgName), a.config)
+		fmt.Fprintln(a.stderr, msg)
+		a.log.Info(msg)
+		fmt.Fprintln(a.stdout, "ldirectord is stopped for "+a.config)
+		return a.exit(1, "Exiting from ldirectord status")
+	}
+	fmt.Fprintln(a.stdout, "ldirectord is stopped for "+a.config)
+	return a.exit(3, "Exiting from ldirectord status")
+}
+
+// configureLog points the log where cfg says (nil: the default log file), as ld_openlog does; -d always
+// means stderr. A log file that cannot be opened leaves the lines on stderr.
+func (a *app) configureLog(cfg *config.Config) {
+	o := logging.Options{Debug: a.opts.debug, CfgName: a.cfgName, Stdout: a.stdout, Stderr: a.stderr,
+		LogFile: os.Getenv(LogFileEnv)}
+	if cfg != nil {
+		o.Supervised = cfg.Supervised
+		if cfg.LogFile != "" && cfg.LogFile != logging.DefaultLogFile {
+			o.LogFile = cfg.LogFile
+		}
+	}
+	if err := logging.Configure(a.log, o); err != nil {
+		o.LogFile = ""
+		logging.Configure(a.log, logging.Options{Debug: true, Stdout: a.stdout, Stderr: a.stderr})
+		a.log.SetLevel(logrus.InfoLevel)
+		a.log.Warn(err.Error())
+	}
+}
+
+// logInvocation logs `Invoking ldirectord invoked as: <argv0> <args...> ` (every positional argument
+// followed by a space, options removed), as ldirectord does for every command.
+func (a *app) logInvocation() {
+	var b strings.Builder
+	b.WriteString("Invoking ldirectord invoked as: " + a.argv[0] + " ")
+	for _, arg := range a.opts.args {
+		b.WriteString(arg + " ")
+	}
+	a.log.Info(b.String())
+}
+
+// exit logs `Exiting with exit_status <n>: <reason>` when n is not 0 (always with -d), as ld_exit does,
+// and returns n.
+func (a *app) exit(code int, reason string) int {
+	if code != 0 || a.opts.debug {
+		a.log.Infof("Exiting with exit_status %d: %s", code, reason)
+	}
+	return code
+}
+
+// initError is ldirectord's init_error: the message to the log and (without -d) to stderr, exit 1.
+func (a *app) initError(msg string) int {
+	a.log.Info(msg)
+	if !a.opts.debug {
+		fmt.Fprintln(a.stderr, msg)
+	}
+	return a.exit(1, "Initialisation Error")
+}
+
+// configError reports a config that does not load: each error as FILE:LINE: message on stderr, and in
+// ldirectord's own format in the log for scrapers (`Error [<pid>] reading file <CONFIG> at line <n>:
+// <message>`); exit 2.
+func (a *app) configError(err error) int {
+	for _, e := range errorList(err) {
+		fmt.Fprintln(a.stderr, e.Error())
+		a.log.Info(perlConfigLine("Error", e))
+	}
+	return a.exit(2, "config_error: Configuration Error")
+}
+
+// errorList is err as a list of positioned errors (an I/O error becomes one without a line).
+func errorList(err error) config.ErrorList {
+	var list config.ErrorList
+	if errors.As(err, &list) {
+		return list
+	}
+	return config.ErrorList{{Msg: err.Error()}}
+}
+
+func perlConfigLine(kind string, e *config.Error) string {
+	if e.Line <= 0 {
+		return fmt.Sprintf("%s [%d]: %s", kind, os.Getpid(), e.Msg)
+	}
+	return fmt.Sprintf("%s [%d] reading file %s at line %d: %s", kind, os.Getpid(), e.File, e.Line, e.Msg)
+}
+
+// warnings prints and logs the warnings of a config that loaded.
+func (a *app) warnings(cfg *config.Config, toStderr bool) {
+	for _, w := range cfg.Warnings {
+		if toStderr {
+			fmt.Fprintln(a.stderr, warningText(w))
+		}
+		a.log.Info(perlConfigLine("Warning", w))
+	}
+}
+
+func warningText(w *config.Error) string {
+	if w.Line <= 0 {
+		return fmt.Sprintf("%s: warning: %s", w.File, w.Msg)
+	}
+	return fmt.Sprintf("%s:%d: warning: %s", w.File, w.Line, w.Msg)
+}
+
+// checkConfig is -t and --dump-config: load the config, print every error and warning on stderr, and
+// (--dump-config) the effective config on stdout. Exit 0 when valid, 2 when not, 1 when not found.
+func (a *app) checkConfig() int {
+	name := "ldirectord.cf"
+	if len(a.opts.args) > 0 {
+		name = a.opts.args[0]
+	}
+	path, err := config.Find(name)
+	if err != nil {
+		fmt.Fprintln(a.stderr, err)
+		return 1
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		for _, e := range errorList(err) {
+			if e.File == "" {
+				e.File = path
+			}
+			fmt.Fprintln(a.stderr, e.Error())
+		}
+		return 2
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(a.stderr, warningText(w))
+	}
+	if a.opts.dump {
+		a.stdout.Write(config.Dump(cfg))
+	}
+	return 0
+}
+
+// stop sends TERM to the daemon and waits (at most StopTimeout) until it has exited.
+func (a *app) stop(pid int) int {
+	err := daemon.Terminate(pid, a.cfgName, StopTimeout)
+	switch {
+	case err == nil, errors.Is(err, daemon.ErrNotOurs):
+		return 0
+	}
+	msg := fmt.Sprintf("ldirectord for %s did not stop: %v", a.config, err)
+	a.log.Info(msg)
+	fmt.Fprintln(a.stderr, msg)
+	return a.exit(1, "Exiting from ldirectord "+a.cmd)
+}
+
+// absConfig is the config path made absolute, so that the daemon, which works in "/", still finds it on
+// reload (ldirectord does not, W1).
+func (a *app) absConfig() string {
+	if p, err := filepath.Abs(a.config); err == nil {
+		return p
+	}
+	return a.config
+}

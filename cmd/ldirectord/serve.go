@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ldirectord-go/ldirectord/config"
+	"github.com/ldirectord-go/ldirectord/internal/alert"
+	"github.com/ldirectord-go/ldirectord/internal/daemon"
+	"github.com/ldirectord-go/ldirectord/ipvsctl"
+	"github.com/ldirectord-go/ldirectord/supervisor"
+)
+
+// start starts the daemon: in the foreground with -d or supervised=yes, else by re-executing this
+// program as a daemon and returning once it reports that it is running.
+func (a *app) start(cfg *config.Config) int {
+	a.warnings(cfg, !a.opts.debug)
+	if a.opts.debug || cfg.Supervised {
+		a.log.Infof("Starting %s with pid: %d", Version, os.Getpid())
+		return a.serve(cfg)
+	}
+	a.log.Infof("Starting %s as daemon", Version)
+	p, err := daemon.Spawn(daemon.SpawnOptions{Args: a.daemonArgs()})
+	var reported *daemon.ReportedError
+	switch {
+	case errors.As(err, &reported):
+		// The daemon has logged it.
+		fmt.Fprintln(a.stderr, err)
+		return 1
+	case err != nil:
+		a.log.Info(err.Error())
+		fmt.Fprintln(a.stderr, err)
+		return a.exit(1, "ld_daemon: "+err.Error())
+	}
+	p.Release()
+	return 0
+}
+
+// daemonArgs is the daemon's argv: `<argv0 as invoked> [--dry-run] [<cfg>] start`, so that its command
+// line still matches `pgrep -f "ldirectord <cfg> start"` (also after `restart`).
+func (a *app) daemonArgs() []string {
+	args := []string{a.argv[0]}
+	if a.opts.dryRun {
+		args = append(args, "--dry-run")
+	}
+	if a.cfgArg != "" {
+		if strings.HasPrefix(a.cfgArg, "-") {
+			args = append(args, "--")
+		}
+		args = append(args, a.cfgArg)
+	}
+	return append(args, "start")
+}
+
+// serveChild is the daemon process started by start: it reports failures to its parent, which prints
+// them, and runs.
+func (a *app) serveChild(cfg *config.Config, cfgErr error) int {
+	if cfgErr != nil {
+		list := errorList(cfgErr)
+		a.child.Fail(errors.New(list.Error()))
+		return a.configError(cfgErr)
+	}
+	return a.serve(cfg)
+}
+
+// serve runs the daemon until a TERM, INT or QUIT signal: pid file, IPVS client, alerter, supervisor,
+// execute= instances; HUP reloads.
+func (a *app) serve(cfg *config.Config) int {
+	fail := func(msg, reason string, code int) int {
+		a.child.Fail(errors.New(msg))
+		a.log.Info(msg)
+		if !a.opts.debug && a.child == nil {
+			fmt.Fprintln(a.stderr, msg)
+		}
+		return a.exit(code, reason)
+	}
+	abs := a.absConfig()
+	if a.child != nil {
+		if err := os.Chdir("/"); err != nil {
+			return fail("ld_daemon: Could not chdir", "ld_daemon: Could not chdir", 1)
+		}
+	}
+	pidFile := daemon.PidFile(a.cfgName)
+	if err := daemon.WritePidFile(pidFile, os.Getpid()); err != nil {
+		return fail(err.Error(), "Initialisation Error", 1)
+	}
+	defer daemon.RemovePidFile(pidFile, os.Getpid())
+
+	// Signals first, so that a TERM right after `start` returns is a clean stop.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	signal.Ignore(syscall.SIGPIPE, syscall.SIGUSR1, syscall.SIGUSR2)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var client ipvsctl.Client
+	if a.opts.dryRun {
+		client = newDryRun(ipvsctl.NewFake(), a.log)
+	} else {
+		var err error
+		if client, err = newKernelClient(ctx); err != nil {
+			return fail(err.Error(), "Initialisation Error", 1)
+		}
+	}
+	defer client.Close()
+
+	hostname := os.Getenv("HOSTNAME")
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	mailer := alert.New(alert.Options{Log: a.log, From: cfg.EmailAlertFrom})
+	d := &running{a: a, mailer: mailer, cfg: cfg, abs: abs}
+	sup, err := newRunner(cfg, supervisor.Options{
+		Client: client, Log: a.log, Load: d.load, Alert: mailer, Hostname: hostname,
+	})
+	if err != nil {
+		return fail(err.Error(), "Initialisation Error", 1)
+	}
+
+	alertCtx, stopAlerts := context.WithCancel(context.Background())
+	defer stopAlerts()
+	alertsDone := make(chan struct{})
+	go func() { mailer.Run(alertCtx); close(alertsDone) }()
+	runDone := make(chan error, 1)
+	go func() { runDone <- sup.Run(ctx) }()
+
+	a.child.Ready()
+	daemon.Notify("READY=1")
+	a.instances(cfg.Execute, "start")
+
+	var (
+		termSig   string
+		reloading sync.Mutex
+		runErr    error
+	)
+loop:
+	for {
+		select {
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGHUP:
+				if termSig != "" {
+					continue
+				}
+				a.log.Info("Reloading Linux Director Daemon config on signal")
+				go func() {
+					reloading.Lock()
+					defer reloading.Unlock()
+					if sup.Reload() == nil {
+						d.reloaded()
+					}
+				}()
+			default:
+				if termSig != "" {
+					// A second stop signal while stopping: give up on the clean stop.
+					a.log.Infof("Linux Director Daemon terminated on signal: %s (clean stop abandoned)", sigName(s))
+					daemon.RemovePidFile(pidFile, os.Getpid())
+					return a.exit(1, "Exit Handler Repeatedly Called")
+				}
+				termSig = sigName(s)
+				daemon.Notify("STOPPING=1")
+				go func() {
+					d.mu.Lock()
+					execute := d.cfg.Execute
+					d.mu.Unlock()
+					a.instances(execute, "stop")
+					cancel()
+				}()
+			}
+		case runErr = <-runDone:
+			break loop
+		}
+	}
+	if termSig == "" {
+		// The supervisor returned on its own: it could not run.
+		stopAlerts()
+		<-alertsDone
+		msg := "the supervisor stopped unexpectedly"
+		if runErr != nil {
+			msg += ": " + runErr.Error()
+		}
+		a.log.Info(msg)
+		return a.exit(1, msg)
+	}
+	a.log.Infof("Linux Director Daemon terminated on signal: %s", termSig)
+	stopAlerts() // sends what the clean stop queued, within the alert timeout
+	<-alertsDone
+	daemon.RemovePidFile(pidFile, os.Getpid())
+	return a.exit(0, "Linux Director Daemon terminated on signal: "+termSig)
+}
+
+// sigName is the signal's name without SIG, as Perl's %SIG keys: TERM, INT, QUIT.
+func sigName(s os.Signal) string {
+	switch s {
+	case syscall.SIGTERM:
+		return "TERM"
+	case syscall.SIGINT:
+		return "INT"
+	case syscall.SIGQUIT:
+		return "QUIT"
+	case syscall.SIGHUP:
+		return "HUP"
+	}
+	return strings.TrimPrefix(strings.ToUpper(s.String()), "SIG")
+}
+
+// running is the state of a serving daemon that reloads change.
+type running struct {
+	a      *app
+	mailer *alert.Mailer
+	abs    string
+
+	mu   sync.Mutex
+	cfg  *config.Config // the config last loaded
+	prev []string       // execute= list before the last load
+}
+
+// load is the supervisor's Options.Load: it reads the config again (by its absolute path) and, when it
+// loads, moves the log to the new logfile= and updates the alert sender.
+func (d *running) load() (*config.Config, error) {
+	cfg, err := config.Load(d.abs)
+	if err != nil {
+		return nil, err
+	}
+	d.a.configureLog(cfg)
+	d.mailer.SetFrom(cfg.EmailAlertFrom)
+	d.mu.Lock()
+	d.prev, d.cfg = d.cfg.Execute, cfg
+	d.mu.Unlock()
+	return cfg, nil
+}
+
+// reloaded brings the execute= instances in line with a reloaded config, as ldirectord's reread_config
+// does: removed ones are stopped, kept ones reloaded (started when the reload fails), new ones started.
+func (d *running) reloaded() {
+	d.mu.Lock()
+	prev, cur := d.prev, d.cfg.Execute
+	d.prev = cur
+	d.mu.Unlock()
+	in := func(list []string, s string) bool {
+		for _, x := range list {
+			if x == s {
+				return true
+			}
+		}
+		return false
+	}
+	for _, e := range prev {
+		if !in(cur, e) {
+			d.a.instances([]string{e}, "stop")
+		}
+	}
+	for _, e := range cur {
+		if !in(prev, e) {
+			d.a.instances([]string{e}, "start")
+		} else if !d.a.instances([]string{e}, "reload") {
+			d.a.instances([]string{e}, "start")
+		}
+	}
+}
+
+// InstanceTimeout bounds one `ldirectord <cfg> <cmd>` run for an execute= instance.
+var InstanceTimeout = time.Minute
+
+// instances runs `<this program> [--dry-run] <cfg> <cmd>` for each execute= config (without a shell; one
+// pair of quotes around the value is removed). It reports whether all succeeded; failures are logged as
+// ldirectord does (`system(<command>) failed: <error>`).
+func (a *app) instances(list []string, cmd string) bool {
+	ok := true
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/usr/sbin/ldirectord"
+	}
+	for _, cfg := range list {
+		cfg = unquote(strings.TrimSpace(cfg))
+		args := []string{}
+		if a.opts.dryRun {
+			args = append(args, "--dry-run")
+		}
+		args = append(args, cfg, cmd)
+		ctx, cancel := context.WithTimeout(context.Background(), InstanceTimeout)
+		c := exec.CommandContext(ctx, exe, args...)
+		c.Env = os.Environ()
+		c.Stdout, c.Stderr = a.stdout, a.stderr
+		c.WaitDelay = time.Second
+		err := c.Run()
+		cancel()
+		if err != nil {
+			ok = false
+			a.log.Infof("system(%s %s) failed: %v", exe, strings.Join(args, " "), err)
+		}
+	}
+	return ok
+}
+
+func unquote(s string) string {
+	if len(s) >= 2 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
