@@ -534,6 +534,13 @@ func TestStopAndStatusWithBrokenConfig(t *testing.T) {
 	if _, errOut, code := e.run(cfg, "status"); code != 0 || errOut != fmt.Sprintf("ldirectord for %s is running with pid: %d\n", cfg, pid) {
 		t.Errorf("status: exit %d, stderr %q", code, errOut)
 	}
+	// restart refuses the broken file before stopping anything.
+	if _, errOut, code := e.run("--dry-run", cfg, "restart"); code != 2 || errOut != cfg+":1: invalid check interval value\n" {
+		t.Errorf("restart: exit %d, stderr %q", code, errOut)
+	}
+	if !daemon.IsOurs(pid, "web.cf") {
+		t.Fatalf("restart with a broken config stopped the daemon")
+	}
 	// reload refuses the broken file up front and says why.
 	if _, errOut, code := e.run(cfg, "reload"); code != 2 || errOut != cfg+":1: invalid check interval value\n" {
 		t.Errorf("reload: exit %d, stderr %q", code, errOut)
@@ -566,7 +573,7 @@ func TestStopTimeout(t *testing.T) {
 
 // TestForeground runs `-d start` and a supervised=yes config in the foreground, as systemd Type=simple
 // or Type=notify does: log on stderr (-d) or stdout (supervised), READY=1 and STOPPING=1 on
-// NOTIFY_SOCKET, HUP reloads, USR1 is ignored, TERM stops cleanly with exit 0.
+// NOTIFY_SOCKET, HUP reloads, USR1 is ignored, TERM (-d) or INT (supervised) stops cleanly with exit 0.
 func TestForeground(t *testing.T) {
 	for _, mode := range []string{"debug", "supervised"} {
 		t.Run(mode, func(t *testing.T) {
@@ -615,7 +622,11 @@ func TestForeground(t *testing.T) {
 			c.Process.Signal(syscall.SIGUSR1)
 			c.Process.Signal(syscall.SIGHUP)
 			waitOut(t, logOut, "Reloading Linux Director Daemon config on signal")
-			c.Process.Signal(syscall.SIGTERM)
+			sig, sigName := syscall.SIGTERM, "TERM"
+			if mode == "supervised" {
+				sig, sigName = syscall.SIGINT, "INT"
+			}
+			c.Process.Signal(sig)
 			readNotify("STOPPING=1")
 			if err := c.Wait(); err != nil {
 				t.Errorf("exit: %v\nstderr:\n%s", err, stderr.String())
@@ -643,7 +654,7 @@ func TestForeground(t *testing.T) {
 						t.Errorf("supervised line %q is not [%%a %%b %%e %%H:%%M:%%S %%Y] msg", l)
 					}
 				}
-				if !strings.HasSuffix(out, "] Linux Director Daemon terminated on signal: TERM\n") {
+				if !strings.HasSuffix(out, "] Linux Director Daemon terminated on signal: "+sigName+"\n") {
 					t.Errorf("stdout ends %q", out[max(0, len(out)-200):])
 				}
 				if stderr.String() != "" {
@@ -723,5 +734,48 @@ func waitOut(t *testing.T, b *syncBuf, want string) {
 			t.Fatalf("output never had %q:\n%s", want, b.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSystemdUnit keeps examples/ldirectord.service consistent with the command: the PIDFile is the pid
+// file of the config ExecStart names, and the commands are start, stop and reload.
+func TestSystemdUnit(t *testing.T) {
+	data, err := os.ReadFile("../../examples/ldirectord.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]string{}
+	section := ""
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "[") {
+			section = l
+		}
+		if k, v, ok := strings.Cut(l, "="); ok && section == "[Service]" && !strings.HasPrefix(l, "#") {
+			keys[k] = v
+		}
+	}
+	argsOf := func(k, cmd string) []string {
+		f := strings.Fields(keys[k])
+		if len(f) < 2 || f[0] != "/usr/sbin/ldirectord" || f[len(f)-1] != cmd {
+			t.Errorf("%s=%q, want /usr/sbin/ldirectord [cfg] %s", k, keys[k], cmd)
+			return nil
+		}
+		return f[1:]
+	}
+	start := argsOf("ExecStart", "start")
+	argsOf("ExecStop", "stop")
+	argsOf("ExecReload", "reload")
+	if keys["Type"] != "forking" {
+		t.Errorf("Type=%s, want forking", keys["Type"])
+	}
+	cfgArg, _, ok := target(start)
+	if !ok {
+		t.Fatalf("ExecStart arguments %q", start)
+	}
+	if want := "/run/ldirectord." + daemon.CfgName(cfgArg) + ".pid"; keys["PIDFile"] != want {
+		t.Errorf("PIDFile=%s, want %s", keys["PIDFile"], want)
+	}
+	if keys["KillMode"] == "none" {
+		t.Errorf("KillMode=none is not needed: stop waits for the daemon")
 	}
 }
