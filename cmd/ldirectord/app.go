@@ -197,7 +197,7 @@ func (a *app) configureLog(cfg *config.Config) {
 		}
 	}
 	if err := logging.Configure(a.log, o); err != nil {
-		o.LogFile = ""
+		// Bare lines on stderr, as ld_log does when the log file cannot be opened.
 		logging.Configure(a.log, logging.Options{Debug: true, Stdout: a.stdout, Stderr: a.stderr})
 		a.log.SetLevel(logrus.InfoLevel)
 		a.log.Warn(err.Error())

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -289,7 +290,8 @@ func (a *app) instances(list []string, cmd string) bool {
 		args = append(args, cfg, cmd)
 		ctx, cancel := context.WithTimeout(context.Background(), InstanceTimeout)
 		c := exec.CommandContext(ctx, exe, args...)
-		c.Env = os.Environ()
+		// Not NOTIFY_SOCKET: an instance is not the service systemd watches.
+		c.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "NOTIFY_SOCKET=") })
 		c.Stdout, c.Stderr = a.stdout, a.stderr
 		c.WaitDelay = time.Second
 		err := c.Run()
