@@ -779,3 +779,32 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("KillMode=none is not needed: stop waits for the daemon")
 	}
 }
+
+// TestRelativeConfigReload: a config found relative to the working directory is still found by the
+// daemon (which works in /) when it reloads (W1).
+func TestRelativeConfigReload(t *testing.T) {
+	e := newEnv(t)
+	a, b := backend(t, "127.0.0.1:0"), backend(t, "127.0.0.1:0")
+	goodConfig(e, "rel.cf", a)
+	logf := filepath.Join(e.dir, "rel.cf.log")
+	if _, errOut, code := e.run("--dry-run", "rel.cf", "start"); code != 0 { // e.cmd runs in e.dir
+		t.Fatalf("start: exit %d, %s", code, errOut)
+	}
+	pid, _, _ := daemon.ReadPidFile(daemonPidFile(e, "rel.cf"))
+	if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); cwd != "/" {
+		t.Errorf("daemon cwd %q, want /", cwd)
+	}
+	if got := daemon.Cmdline(pid); fmt.Sprint(got) != fmt.Sprint([]string{"ldirectord", "--dry-run", "rel.cf", "start"}) {
+		t.Errorf("daemon argv %q", got)
+	}
+	waitLog(t, logf, "Added real server: "+a+" (10.9.9.9:80) (Weight set to 1)")
+	e.write("rel.cf", fmt.Sprintf("logfile=%q\ncheckinterval=1\nvirtual=10.9.9.9:80\n\treal=%s masq\n\treal=%s masq\n\tchecktype=connect\n",
+		logf, a, b))
+	if _, errOut, code := e.run("rel.cf", "reload"); code != 0 {
+		t.Fatalf("reload: exit %d, %s", code, errOut)
+	}
+	waitLog(t, logf, "Added real server: "+b+" (10.9.9.9:80) (Weight set to 1)")
+	if _, _, code := e.run("rel.cf", "stop"); code != 0 {
+		t.Errorf("stop: exit %d", code)
+	}
+}
