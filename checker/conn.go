@@ -141,9 +141,6 @@ func addrPort(t *Target) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(t.Addr.Unmap(), t.Port), nil
 }
 
-// ctxErr is ctx's error in the words of describe, used when a check sees ctx end between steps.
-func ctxErr(ctx context.Context) error { return ctx.Err() }
-
 // bufPool recycles the read buffers of text-protocol and HTTP checks.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 

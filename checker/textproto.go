@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -133,7 +132,3 @@ func quoteLine(s string) string {
 	return strconvQuoteIfNeeded(truncate(s, 100))
 }
 
-// hostAddrPort is the address and port of the target for data connections (ftp).
-func hostAddrPort(a netip.Addr, port uint16) netip.AddrPort {
-	return netip.AddrPortFrom(a.Unmap(), port)
-}
