@@ -131,4 +131,3 @@ func firstWord(s string) string {
 func quoteLine(s string) string {
 	return strconvQuoteIfNeeded(truncate(s, 100))
 }
-
