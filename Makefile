@@ -28,7 +28,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 demo: build
-	./examples/demo/demo.sh
+	$(GO) run ./examples/demo -bin $(BIN)
 
 clean:
 	rm -rf bin

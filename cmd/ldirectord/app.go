@@ -87,7 +87,6 @@ func (a *app) run() int {
 	}
 	a.cfgName = daemon.CfgName(a.cfgArg)
 	a.log = logrus.New()
-	a.configureLog(nil)
 
 	name := a.cfgArg
 	if name == "" {
@@ -95,6 +94,7 @@ func (a *app) run() int {
 	}
 	path, err := config.Find(name)
 	if err != nil {
+		a.configureLog(nil)
 		if a.child != nil {
 			a.child.Fail(err)
 		}
@@ -102,9 +102,9 @@ func (a *app) run() int {
 	}
 	a.config = path
 	cfg, cfgErr := config.Load(path)
-	if cfg != nil {
-		a.configureLog(cfg)
-	}
+	// The log goes where the config says; the default log file only when the config cannot be read, so a
+	// command never touches a log file the config does not use.
+	a.configureLog(cfg)
 	if a.child != nil {
 		return a.serveChild(cfg, cfgErr)
 	}
