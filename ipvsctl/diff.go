@@ -35,21 +35,25 @@ func Diff(have, want Table, managed func(ServiceID) bool) []Op {
 		if !sameService(h.Service, ws) {
 			svcOps = append(svcOps, Op{Kind: OpUpdateService, Service: ws})
 		}
-		for _, did := range sortedDestinationIDs(h.Destinations) {
+		// Walk the maps unsorted (the no-change case must be cheap) and sort only what changes.
+		var del, upd, add []Op
+		for did, hd := range h.Destinations {
 			if _, ok := w.Destinations[did]; !ok {
-				delDst = append(delDst, Op{Kind: OpDeleteDestination, Service: ws, Destination: withID(h.Destinations[did], did)})
+				del = append(del, Op{Kind: OpDeleteDestination, Service: ws, Destination: withID(hd, did)})
 			}
 		}
-		for _, did := range sortedDestinationIDs(w.Destinations) {
-			wd := withID(w.Destinations[did], did)
+		for did, wd := range w.Destinations {
 			hd, ok := h.Destinations[did]
 			switch {
 			case !ok:
-				addDst = append(addDst, Op{Kind: OpAddDestination, Service: ws, Destination: wd})
+				add = append(add, Op{Kind: OpAddDestination, Service: ws, Destination: withID(wd, did)})
 			case !sameDestination(hd, wd):
-				updDst = append(updDst, Op{Kind: OpUpdateDestination, Service: ws, Destination: wd})
+				upd = append(upd, Op{Kind: OpUpdateDestination, Service: ws, Destination: withID(wd, did)})
 			}
 		}
+		delDst = append(delDst, sortByDestination(del)...)
+		updDst = append(updDst, sortByDestination(upd)...)
+		addDst = append(addDst, sortByDestination(add)...)
 	}
 	if managed != nil {
 		for _, id := range sortedServiceIDs(have) {
@@ -66,6 +70,13 @@ func Diff(have, want Table, managed func(ServiceID) bool) []Op {
 		return nil
 	}
 	return slices.Concat(svcOps, delDst, updDst, addDst, delSvc)
+}
+
+func sortByDestination(ops []Op) []Op {
+	slices.SortFunc(ops, func(a, b Op) int {
+		return compareDestinationID(a.Destination.DestinationID, b.Destination.DestinationID)
+	})
+	return ops
 }
 
 func withID(d Destination, id DestinationID) Destination {

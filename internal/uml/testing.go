@@ -59,6 +59,10 @@ func RunTestsWith(t *testing.T, o Options, tests map[string]func(t *testing.T)) 
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
 	}
+	// Finish (and report) before the host test binary's own -test.timeout kills everything.
+	if dl, ok := t.Deadline(); ok && time.Until(dl)-10*time.Second < o.Timeout {
+		o.Timeout = time.Until(dl) - 10*time.Second
+	}
 	bin, err := testBinary(t)
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +141,11 @@ func bootBenchmark(b *testing.B, o Options) (map[string]float64, error) {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 15 * time.Minute
+	}
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if d, err := time.ParseDuration(f.Value.String()); err == nil && d > 0 && d-10*time.Second < o.Timeout {
+			o.Timeout = d - 10*time.Second
+		}
 	}
 	o.Args = []string{bin, "-test.run=^$", "-test.bench=^" + regexp.QuoteMeta(name) + "$", "-test.benchtime=" + benchtime,
 		"-test.benchmem", "-test.v", fmt.Sprintf("-test.timeout=%ds", int((o.Timeout - 30*time.Second).Seconds()))}

@@ -161,8 +161,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	console := &tailBuffer{max: 64 << 10}
 	cmd.Stdout = console
 	cmd.Stderr = console
-	// UML forks helper processes; kill them all on cancellation.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// UML forks helper processes; kill them all on cancellation, and the kernel if this process dies
+	// (e.g. the test binary's own -test.timeout panics).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
 
