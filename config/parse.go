@@ -179,6 +179,9 @@ type parser struct {
 	cfg   *Config
 	lines []string
 	pos   int
+	// altVariant is set while a line is read in a form ldirectord 4.12 never saw (a '#' kept inside
+	// quotes): comparisons with 4.12's reading of it make no sense then.
+	altVariant bool
 }
 
 func (p *parser) errorf(line int, format string, a ...any) {
@@ -282,13 +285,13 @@ func (p *parser) global(ln int, line string) string {
 	c := p.cfg
 	g := &p.st.g
 	if v, ok := directive(line, "checktimeout"); ok {
-		return p.num(ln, "checktimeout", v, &g.checkTimeout, "invalid check timeout value")
+		return p.positive(ln, "checktimeout", v, &g.checkTimeout, "invalid check timeout value")
 	}
 	if _, ok := directive(line, "connecttimeout"); ok {
 		return "connecttimeout directive deprecated in favour of negotiatetimeout"
 	}
 	if v, ok := directive(line, "negotiatetimeout"); ok {
-		return p.num(ln, "negotiatetimeout", v, &g.negotiateTimeout, "invalid negotiate timeout value")
+		return p.positive(ln, "negotiatetimeout", v, &g.negotiateTimeout, "invalid negotiate timeout value")
 	}
 	if v, ok := directive(line, "checkinterval"); ok {
 		return p.num(ln, "checkinterval", v, &g.checkInterval, "invalid check interval value")
@@ -459,6 +462,15 @@ func (p *parser) num(ln int, name, v string, dst *ival, msg string) string {
 	}
 	*dst = ival{v: n, set: true, line: ln}
 	return ""
+}
+
+// positive is num for the global timeouts, where ldirectord also tested the value numerically (> 0), so
+// "00" is an error.
+func (p *parser) positive(ln int, name, v string, dst *ival, msg string) string {
+	if m := reDigits.FindString(v); m != "" && strings.Trim(m, "0") == "" {
+		return msg
+	}
+	return p.num(ln, name, v, dst, msg)
 }
 
 func (p *parser) emailFreq(ln int, v string, dst *ival) string {

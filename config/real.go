@@ -232,7 +232,7 @@ func (p *parser) parseReal(ln int, val string) (realSpec, string) {
 	sane, saneMsg, saneOK := saneFlags(flags)
 	switch {
 	case saneOK:
-		if perlMsg == "" {
+		if perlMsg == "" && !p.altVariant {
 			if d := diffFlags(sane, perl); d != "" {
 				p.warnf(ln, "this real server line means something else than in ldirectord 4.12: %s", d)
 			}
