@@ -41,7 +41,9 @@ func (p *parser) virtualSection(ln int, ipv6 bool, val string) {
 		for i, v := range variants {
 			trial := vs.clone()
 			nw := len(p.warns)
+			p.altVariant = i > 0
 			msg := p.vdirective(trial, cur, v)
+			p.altVariant = false
 			if msg == "" {
 				*vs = *trial
 				firstErr = ""
@@ -386,7 +388,9 @@ func (p *parser) vdirective(vs *vspec, ln int, cmd string) string {
 		if w != "GET" && w != "HEAD" {
 			return "httpmethod must be GET or HEAD"
 		}
-		p.wordWarn(ln, "httpmethod", strings.ToUpper(s), w)
+		if !strings.EqualFold(s, w) {
+			p.warnf(ln, "httpmethod=%s is read as %q", s, w)
+		}
 		v.HTTPMethod = w
 		return ""
 	}
