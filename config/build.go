@@ -51,7 +51,9 @@ func lookupPort(text, proto string, r Resolver) (port uint16, ok, bad bool) {
 		return 0, false, false
 	}
 	switch proto {
-	case "fwm", "sctp":
+	case "fwm":
+		return 0, false, true // getservbyname(name, "fwm") fails, as in 4.12
+	case "sctp":
 		proto = "tcp"
 	}
 	n, err := r.LookupPort(proto, text)
@@ -169,7 +171,11 @@ func (p *parser) build(r Resolver) {
 			case f.portText == "":
 				fb.Port = v.Port
 			default:
-				port, _, bad := lookupPort(f.portText, v.Protocol.String(), r)
+				proto := v.Protocol.String()
+				if global && v.Protocol == FWM {
+					proto = "tcp" // W15 fixed: a global fallback's port for a fwmark service
+				}
+				port, _, bad := lookupPort(f.portText, proto, r)
 				if bad && (!global || !isDigits(f.portText)) {
 					p.errorf(f.line, "invalid port for fallback server")
 				}

@@ -141,6 +141,20 @@ var invalidConfigs = []struct {
 	{name: "real too large range", src: v + "    real=10.0.0.0->10.1.0.0 gate\n", want: []string{"t.cf:2: Invalid Range: 10.0.0.0-10.1.0.0: more than 65536 addresses"},
 		notPerl: "4.12 accepts it after minutes of work (adding a real is linear in the number of reals); we refuse ranges over 65536"},
 
+	{name: "real strings separator", src: v + "    real=10.0.0.2 gate \"a\" , \"b\"\n", want: []string{`t.cf:2: Invalid real server line, around " \"a\" , \"b\""`}},
+	{name: "real two weights", src: v + "    real=10.0.0.2 gate 1 2\n", want: []string{`t.cf:2: Invalid real server line, around " 2"`}},
+	{name: "real two lower thresholds", src: v + "    real=10.0.0.2 gate l:1 l:2\n", want: []string{`t.cf:2: Invalid real server line, around " l:2"`}},
+	{name: "real two upper thresholds", src: v + "    real=10.0.0.2 gate u:1 u:2\n", want: []string{`t.cf:2: Invalid real server line, around " u:2"`}},
+	{name: "real comma after method", src: v + "    real=10.0.0.2 gate,1\n", want: []string{`t.cf:2: Invalid real server line, around ",1"`}},
+	{name: "real junk after strings", src: v + "    real=10.0.0.2 gate 1 \"x\", \"y\" junk\n", want: []string{`t.cf:2: Invalid real server line, around " junk"`}},
+	{name: "request without closing quote", src: v + "    request=\"\n", want: []string{`t.cf:2: Unknown command "    request=\""`}},
+	{name: "emailalertstatus empty item", src: "emailalertstatus=,all\n", want: []string{`t.cf:1: invalid email alert status at: ""`}},
+	{name: "monitorfile empty", src: v + "    monitorfile=\n", want: []string{"t.cf:2: unable to open monitorfile : No such file or directory"}},
+	{name: "fwmark fallback port name", src: "virtual=5\n    fallback=127.0.0.1:http\n", want: []string{"t.cf:2: invalid port for fallback server"}},
+	{name: "checktype with dash", src: v + "    checktype=external-perl-x\n", want: []string{`t.cf:2: checktype must be "connect", "negotiate", "on", "off", "ping", "external", "external-perl" or a positive number`}},
+	{name: "virtual6 without port", src: "virtual6=[::1]\n", want: []string{"t.cf:1: invalid address for virtual server"}},
+	{name: "virtual6 unbracketed", src: "virtual6=1:80\n", want: []string{"t.cf:1: invalid address for virtual service"}},
+
 	// Several errors: all of them, in line order.
 	{name: "all errors collected", src: "quiescent=maybe\n" + v + "    real=10.0.0.2:80 dr\n    checktype=sometimes\n    real=10.0.0.3:99999 gate\n\nfork=perhaps\nvirtual=*\n",
 		want: []string{

@@ -175,11 +175,12 @@ func saneFlags(flags string) (r realFlags, msg string, ok bool) {
 			if seenS || seenL || seenU {
 				return r, "", false
 			}
-			skip()
-			if s != "" && s[0] == ',' {
-				s = s[1:]
-				skip()
+			// ldirectord's separator: exactly one ',' or ' ', then optional blanks.
+			if s == "" || (s[0] != ',' && s[0] != ' ') {
+				return r, "", false
 			}
+			s = s[1:]
+			skip()
 			b, ok := str()
 			if !ok {
 				return r, "", false
@@ -357,11 +358,12 @@ func (p *parser) parseFallback(ln int, val string, ipv6 bool) (*fallbackSpec, st
 		p.warnf(ln, "fallback6=%s is read as host %q port %q, as ldirectord 4.12 did; write [address]:port", val, f.host, f.portText)
 	}
 	if f.host == "" {
-		fam := "IPv4"
+		// getaddrinfo("") is the loopback address: 4.12 accepted an empty fallback as the local host.
+		f.host = "127.0.0.1"
 		if ipv6 {
-			fam = "IPv6"
+			f.host = "[::1]"
 		}
-		return nil, fmt.Sprintf("invalid %s address or could not resolve for fallback server: %s", fam, f.host)
+		p.warnf(ln, "fallback without an address is the local host %s, as in ldirectord 4.12", stripBrackets(f.host))
 	}
 	return f, ""
 }

@@ -452,6 +452,9 @@ func (p *parser) vdirective(vs *vspec, ln int, cmd string) string {
 		return msg
 	}
 	if s, ok := quotedOrNot(cmd, "monitorfile"); ok {
+		if s == "" {
+			return "unable to open monitorfile : No such file or directory"
+		}
 		v.MonitorFile = s
 		vs.monitorLn = ln
 		return ""
