@@ -119,3 +119,21 @@ func TestExamples(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkParseLarge parses and resolves examples/large.cf (654 real servers).
+func BenchmarkParseLarge(b *testing.B) {
+	src, err := os.ReadFile("../examples/large.cf")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		c, err := Parse("large.cf", src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Resolve(testResolver); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
