@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 )
 
 // ErrorList is every error of one file, in line order; Error() joins them with "\n".
@@ -28,7 +29,10 @@ type Resolver interface {
 	LookupPort(proto, service string) (uint16, error)
 }
 
-// DefaultResolver uses the system resolver (net, /etc/services).
+// lookupTimeout bounds one host lookup of DefaultResolver (4.12 had none: a dead DNS server hung it).
+const lookupTimeout = 10 * time.Second
+
+// DefaultResolver uses the system resolver (net, /etc/hosts, DNS, /etc/services).
 var DefaultResolver Resolver = systemResolver{}
 
 type systemResolver struct{}
@@ -38,7 +42,9 @@ func (systemResolver) LookupAddr(host string, ipv6 bool) (netip.Addr, error) {
 	if ipv6 {
 		network = "ip6"
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(contextBackground(), network, host)
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, network, host)
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -129,5 +135,3 @@ func DefaultService(port uint16) string {
 // DefaultPort is the port checks use for a service when neither checkport nor the real's port is set;
 // 0 for "none" and unknown names.
 func DefaultPort(service string) uint16 { return servicePort[service] }
-
-func contextBackground() context.Context { return context.Background() }
