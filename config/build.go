@@ -309,7 +309,8 @@ func (p *parser) buildReals(v *Virtual, vs *vspec, rs realSpec, r Resolver) {
 		p.warnf(ln, "range %s-%s: ldirectord 4.12 added none of these real servers (it compared the"+
 			" addresses as decimal strings); all %d are now added", a1.addr, a2.addr, last-first+1)
 	}
-	for i := first; i <= last; i++ {
+	for n := uint64(first); n <= uint64(last); n++ { // not uint32: last may be 255.255.255.255
+		i := uint32(n)
 		a := netip.AddrFrom4([4]byte{byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)})
 		v.Reals = append(v.Reals, mk(a.String(), a, port))
 	}
