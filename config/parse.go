@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -226,13 +227,9 @@ func Parse(file string, src []byte) (*Config, error) {
 	return c, nil
 }
 
+// sortErrors orders errors by line, keeping the order of errors on one line.
 func sortErrors(l []*Error) {
-	// stable insertion sort by line: lists are short and mostly sorted already
-	for i := 1; i < len(l); i++ {
-		for j := i; j > 0 && l[j].Line < l[j-1].Line; j-- {
-			l[j], l[j-1] = l[j-1], l[j]
-		}
-	}
+	slices.SortStableFunc(l, func(a, b *Error) int { return a.Line - b.Line })
 }
 
 // globalLine handles the line at p.pos (column-0 level) and advances.
