@@ -7,8 +7,12 @@ import (
 	"time"
 )
 
-// maxRange is the largest real-server range accepted (a /16).
-const maxRange = 65536
+// maxRange is the largest real-server range accepted (a /16); maxReals bounds the real servers of one
+// config, so that a few range lines cannot exhaust memory.
+const (
+	maxRange = 65536
+	maxReals = 1 << 20
+)
 
 type addrResult struct {
 	addr netip.Addr
@@ -94,6 +98,7 @@ func (p *parser) build(r Resolver) {
 		}
 	}
 
+	p.nreals = 0
 	fresh := make([]*Virtual, 0, len(st.virtuals))
 	seen := map[string]int{}
 	for _, vs := range st.virtuals {
@@ -305,6 +310,11 @@ func (p *parser) buildReals(v *Virtual, vs *vspec, rs realSpec, r Resolver) {
 		p.errorf(ln, "Invalid Range: %s-%s: more than %d addresses", a1.addr, a2.addr, maxRange)
 		return
 	}
+	if p.nreals+int(last-first)+1 > maxReals {
+		p.errorf(ln, "too many real servers: more than %d in one configuration", maxReals)
+		return
+	}
+	p.nreals += int(last-first) + 1
 	if len(fmt.Sprint(first)) != len(fmt.Sprint(last)) {
 		p.warnf(ln, "range %s-%s: ldirectord 4.12 added none of these real servers (it compared the"+
 			" addresses as decimal strings); all %d are now added", a1.addr, a2.addr, last-first+1)

@@ -155,6 +155,10 @@ var invalidConfigs = []struct {
 	{name: "virtual6 without port", src: "virtual6=[::1]\n", want: []string{"t.cf:1: invalid address for virtual server"}},
 	{name: "virtual6 unbracketed", src: "virtual6=1:80\n", want: []string{"t.cf:1: invalid address for virtual service"}},
 
+	{name: "too many reals", src: v + strings.Repeat("    real=10.0.0.0->10.0.255.255 gate\n", 17),
+		want:    []string{"t.cf:18: too many real servers: more than 1048576 in one configuration"},
+		notPerl: "4.12 would take hours to add a million real servers"},
+
 	// Several errors: all of them, in line order.
 	{name: "all errors collected", src: "quiescent=maybe\n" + v + "    real=10.0.0.2:80 dr\n    checktype=sometimes\n    real=10.0.0.3:99999 gate\n\nfork=perhaps\nvirtual=*\n",
 		want: []string{

@@ -183,6 +183,7 @@ type parser struct {
 	// altVariant is set while a line is read in a form ldirectord 4.12 never saw (a '#' kept inside
 	// quotes): comparisons with 4.12's reading of it make no sense then.
 	altVariant bool
+	nreals     int // real servers from ranges so far (see maxReals)
 }
 
 func (p *parser) errorf(line int, format string, a ...any) {
