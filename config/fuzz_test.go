@@ -42,6 +42,14 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		checkRoundTrip(t, c)
+		n := 0
+		for _, v := range c.Virtuals {
+			n += len(v.Reals)
+		}
+		// Ranges make configs of up to a million real servers out of a few bytes; their round trip takes
+		// seconds and would stall the fuzzer. Parse and Resolve above still ran on them.
+		if n <= 20000 {
+			checkRoundTrip(t, c)
+		}
 	})
 }
