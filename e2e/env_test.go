@@ -372,16 +372,27 @@ func (d *daemon) run(args ...string) (int, string) {
 	return code, string(out)
 }
 
-// waitGone waits (up to 30 s) until no process holds the daemon's pid file: Perl's stop does not wait.
+// waitGone waits until the daemon that holds the pid file has exited: Perl's stop does not wait, and
+// it does not stop at all when the config on disk is broken (it exits 2 first), so after 10 s the daemon
+// gets SIGTERM, and after 20 s SIGKILL, so that no daemon outlives its scenario.
 func (d *daemon) waitGone() {
 	pidfile := "/var/run/ldirectord." + filepath.Base(d.cfg) + ".pid"
-	for i := 0; i < 300; i++ {
-		b, err := os.ReadFile(pidfile)
-		if err != nil {
-			return
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || syscall.Kill(pid, 0) != nil {
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	for i := 0; syscall.Kill(pid, 0) == nil; i++ {
+		switch i {
+		case 100:
+			syscall.Kill(pid, syscall.SIGTERM)
+		case 200:
+			syscall.Kill(pid, syscall.SIGKILL)
+		case 300:
+			d.t.Errorf("daemon %d does not exit", pid)
 			return
 		}
 		time.Sleep(100 * time.Millisecond)

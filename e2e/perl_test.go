@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ldirectord-go/ldirectord/internal/uml"
+)
+
+// perlOutcome is what each scenario shows when the Perl ldirectord 4.12 (Debian's package) runs it in the
+// same kernel: nil when it behaves as ours does, else fragments of the first assertion it fails (any one
+// of them; Perl's timing decides which). Every entry is explained in docs/compat.md ("Side by side with
+// the Perl ldirectord").
+var perlOutcome = map[string][]string{
+	"StartConverge":     {"a real that never passed a check was added (Perl's startup flap)"},
+	"RefuseHangRecover": nil,
+	"Quiescent":         nil,
+	// The startup flap puts the dead reals in the table between the fallback's appearances (a request
+	// through the VIP reaches a dead real), or fallbackcommand runs start/stop/start.
+	"FallbackCommand": {"request http://10.9.9.9/ through IPVS: ", "fallbackcommand calls:"},
+	"AutoReload":      nil,
+	// After a failed reload Perl no longer acts on check results (W2): the dead real stays.
+	"BrokenReload":   {"-> 10.1.0.3:8080 Masq 1\nwant:\nTCP 10.9.9.9:80 wrr\n-> 10.1.0.2:8080 Masq 1\n"},
+	"RestartAdopts":  nil,
+	"MaintenanceDir": nil,
+	// No periodic resync: changes made behind its back stay.
+	"DriftRepaired": {"kernel table after 40s:\nTCP 10.9.9.9:80 wrr\n-> 10.1.0.3:8080 Masq 7\n-> 10.1.0.6:8080 Masq 1\n"},
+	// stop returns before the daemon has cleaned up.
+	"CleanStop": {"table right after stop:\nTCP 10.9.9.9:80 wrr"},
+	// The IPv6 HTTP check needs Net::INET6Glue, which Debian does not install: the daemon dies (W14),
+	// leaving both services without reals.
+	"IPv6AndFwmark": {"kernel table after 10s:\nTCP [fd00:9::9]:80 rr\nFWM 7 wlc persistent 300 mask 255.255.255.0\nwant:"},
+}
+
+// TestKernelPerl runs every scenario with the Perl ldirectord and checks that where it differs from ours is
+// exactly what perlOutcome (and so docs/compat.md) says.
+func TestKernelPerl(t *testing.T) {
+	tests := map[string]func(t *testing.T){}
+	for name, fn := range scenarios {
+		tests[name] = func(t *testing.T) {
+			got := record(t, func(tb testing.TB) { fn(tb, perlImpl) })
+			want, ok := perlOutcome[name]
+			switch {
+			case !ok:
+				t.Errorf("no recorded Perl outcome for %s; it did: %q", name, got)
+			case want == nil && got != "":
+				t.Errorf("Perl was recorded as behaving like ours, but: %s", got)
+			case want != nil && !slices.ContainsFunc(want, func(w string) bool { return got != "" && strings.Contains(got, w) }):
+				t.Errorf("Perl was recorded as failing with one of %q, but it did: %q", want, orPass(got))
+			}
+			t.Logf("perl %s: %s", name, orPass(got))
+		}
+	}
+	uml.RunTestsWith(t, guestOptions(t), tests)
+}
+
+func orPass(s string) string {
+	if s == "" {
+		return "behaves as ours"
+	}
+	return s
+}
+
+// recorder is a testing.TB whose failures are recorded instead of failing the test.
+type recorder struct {
+	testing.TB
+	mu     sync.Mutex
+	failed []string
+}
+
+func (r *recorder) fail(s string) {
+	r.mu.Lock()
+	r.failed = append(r.failed, s)
+	r.mu.Unlock()
+}
+func (r *recorder) Error(args ...any)                 { r.fail(fmt.Sprint(args...)) }
+func (r *recorder) Errorf(format string, args ...any) { r.fail(fmt.Sprintf(format, args...)) }
+func (r *recorder) Fatal(args ...any)                 { r.fail(fmt.Sprint(args...)); runtime.Goexit() }
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.fail(fmt.Sprintf(format, args...))
+	runtime.Goexit()
+}
+func (r *recorder) Fail()        { r.fail("failed") }
+func (r *recorder) FailNow()     { r.fail("failed"); runtime.Goexit() }
+func (r *recorder) Failed() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.failed) > 0 }
+
+// record runs fn with a recorder and returns its first failure ("" when it passed).
+func record(t *testing.T, fn func(tb testing.TB)) string {
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(r)
+	}()
+	<-done
+	if len(r.failed) == 0 {
+		return ""
+	}
+	return r.failed[0]
+}
