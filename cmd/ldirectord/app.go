@@ -53,6 +53,8 @@ type app struct {
 	cfgName string // CFGNAME
 	config  string // the config path as found (<CONFIG> in messages)
 	log     *logrus.Logger
+
+	showJSON bool // show --json
 }
 
 func newApp(argv []string, stdout, stderr io.Writer) *app {
@@ -80,7 +82,9 @@ func (a *app) run() int {
 		return a.checkConfig()
 	}
 	var ok bool
-	a.cfgArg, a.cmd, ok = target(a.opts.args)
+	args, showJSON := splitShowJSON(a.opts.args)
+	a.cfgArg, a.cmd, ok = target(args)
+	a.showJSON = showJSON && a.cmd == "show"
 	if !ok {
 		fmt.Fprint(a.stdout, usageText)
 		return 255
@@ -91,6 +95,9 @@ func (a *app) run() int {
 	name := a.cfgArg
 	if name == "" {
 		name = "ldirectord.cf"
+	}
+	if a.cmd == "show" {
+		return a.show(name)
 	}
 	path, err := config.Find(name)
 	if err != nil {

@@ -18,7 +18,7 @@ const versionText = Version + "\n" +
 	"under certain conditions. See the GNU General Public Licence for details.\n"
 
 // usageText is what ldirectord's pod2usage prints (on stdout), exact, plus this version's options
-// (-t, --dump-config, --dry-run) in the same style.
+// (-t, --dump-config, --dry-run, show) in the same style.
 const usageText = `Usage:
     ldirectord [-d|--debug] [--] [configfile] start | stop | restart |
     try-restart | reload | force-reload | status
@@ -26,6 +26,8 @@ const usageText = `Usage:
     ldirectord [-h|-?|--help|-v|--version]
 
     ldirectord -t|--dump-config [--] [configfile]
+
+    ldirectord [-d|--debug] [--] [configfile] show [--json]
 
 Options:
     configuration: This is the name for the configuration as specified in
@@ -61,12 +63,17 @@ Options:
 
     status of the running daemon for the specified configuration.
 
+    show the state of the running daemon for the specified configuration:
+    each virtual service and real server, its health, since when, and its
+    last check and error. With --json, the daemon's state file as it is.
+
 `
 
 // commands are the positional commands ldirectord accepts.
 var commands = map[string]bool{
 	"start": true, "stop": true, "restart": true, "try-restart": true,
 	"reload": true, "force-reload": true, "status": true,
+	"show": true, // extension
 }
 
 // options is the parsed command line.

@@ -134,6 +134,9 @@ func (a *app) serve(cfg *config.Config) int {
 	runDone := make(chan error, 1)
 	go func() { runDone <- sup.Run(ctx) }()
 
+	stopState := startPublisher(a, sup)
+	defer stopState()
+
 	a.child.Ready()
 	daemon.Notify("READY=1")
 	a.instances(cfg.Execute, "start")

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/ldirectord-go/ldirectord/config"
+	"github.com/ldirectord-go/ldirectord/internal/daemon"
+	"github.com/ldirectord-go/ldirectord/supervisor"
+	"github.com/sirupsen/logrus"
+)
+
+// stateVersion is the version of the state file format; `show` reads only this version.
+const stateVersion = 1
+
+// StatePollInterval is how often the daemon reads its supervisor's state and rewrites the state file
+// when it changed.
+var StatePollInterval = time.Second
+
+// StateHeartbeat is how often the state file is rewritten even when nothing changed, so that `show` can
+// tell a live daemon from one whose state stopped moving.
+var StateHeartbeat = 30 * time.Second
+
+// StateStaleAfter is the age at which `show` calls a state file stale.
+const StateStaleAfter = 2 * time.Minute
+
+// stateDoc is the state file (<piddir>/ldirectord.<CFGNAME>.state): JSON, one document, replaced
+// atomically. Times are RFC 3339 in the daemon's local zone.
+type stateDoc struct {
+	Version int       `json:"version"`
+	PID     int       `json:"pid"`
+	Config  string    `json:"config"`
+	Started time.Time `json:"started"`
+	// ConfigLoaded is when the daemon started running the present config (at start or reload; within
+	// StatePollInterval).
+	ConfigLoaded time.Time `json:"config_loaded"`
+	// Written is when this file was written: within StatePollInterval of a change, else every
+	// StateHeartbeat.
+	Written time.Time `json:"written"`
+	// Phase is the daemon's phase: starting, running, reloading or stopping.
+	Phase    string         `json:"phase"`
+	Virtuals []virtualState `json:"virtuals"`
+}
+
+type virtualState struct {
+	Virtual   string `json:"virtual"` // ldirectord's form: IP:PORT, [IP6]:PORT or the fwmark
+	ID        string `json:"id"`      // tcp:IP:PORT, udp:..., fwm:N, fwm6:N
+	Protocol  string `json:"protocol"`
+	Scheduler string `json:"scheduler"`
+	// Persistent is the persistence timeout in seconds; absent when the virtual is not persistent.
+	Persistent    *uint32 `json:"persistent,omitempty"`
+	CheckType     string  `json:"checktype"`
+	CombinedN     int     `json:"combined_n,omitempty"` // N of checktype=N
+	Service       string  `json:"service,omitempty"`
+	CheckInterval float64 `json:"checkinterval"` // seconds
+	Quiescent     bool    `json:"quiescent"`
+	Fallback      string  `json:"fallback,omitempty"`
+	// FallbackActive says the fallback server is in the IPVS table.
+	FallbackActive bool        `json:"fallback_active"`
+	Reals          []realState `json:"reals"`
+}
+
+type realState struct {
+	Real    string `json:"real"`
+	Forward string `json:"forward"`
+	Weight  int    `json:"weight"`
+	Health  string `json:"health"` // up, down or unknown
+	// Since is when the daemon first saw the real in its present health (within StatePollInterval).
+	Since time.Time `json:"since"`
+	// Failures is ldirectord's failcount: consecutive failures while up, at least 1 while down.
+	Failures     int       `json:"failures"`
+	FailureCount int       `json:"failurecount"`
+	LastCheck    time.Time `json:"last_check,omitzero"`
+	LastError    string    `json:"last_error,omitempty"`
+	InTable      bool      `json:"in_table"`
+}
+
+// phaseName is the daemon phase as the state file names it.
+func phaseName(p config.AlertStatus) string {
+	switch p {
+	case config.StatusStarting:
+		return "starting"
+	case config.StatusRunning:
+		return "running"
+	case config.StatusStopping:
+		return "stopping"
+	case config.StatusReloading:
+		return "reloading"
+	}
+	return "phase " + strconv.Itoa(int(p))
+}
+
+// stateSource is the supervisor's state and the config it runs (supervisor.SnapshotConfig).
+type stateSource func() (supervisor.Snapshot, *config.Config)
+
+// publisher keeps the state file in line with the supervisor's state.
+type publisher struct {
+	path    string
+	pid     int
+	config  string
+	source  stateSource
+	now     func() time.Time
+	log     logrus.FieldLogger
+	started time.Time
+
+	cfg     *config.Config // the config last seen, to know when it was loaded
+	loaded  time.Time
+	since   map[string]sinceEntry // by virtual ID and real, when its health last changed
+	last    []byte                // the document last written, without its written time
+	written time.Time
+	lastErr string // the last write error logged, to log each distinct one once
+}
+
+type sinceEntry struct {
+	health string
+	since  time.Time
+}
+
+func newPublisher(path, configPath string, src stateSource, now func() time.Time, log logrus.FieldLogger) *publisher {
+	t := now()
+	return &publisher{path: path, pid: os.Getpid(), config: configPath, source: src, now: now, log: log,
+		started: t, since: map[string]sinceEntry{}}
+}
+
+// build is the state file document for the present state, without its written time.
+func (p *publisher) build(now time.Time) *stateDoc {
+	snap, cfg := p.source()
+	if cfg != p.cfg {
+		p.cfg, p.loaded = cfg, now
+	}
+	doc := &stateDoc{Version: stateVersion, PID: p.pid, Config: p.config, Started: p.started,
+		ConfigLoaded: p.loaded, Phase: phaseName(snap.Phase), Virtuals: []virtualState{}}
+	seen := map[string]bool{}
+	for i, vs := range snap.Virtuals {
+		var v *config.Virtual
+		if cfg != nil && i < len(cfg.Virtuals) && cfg.Virtuals[i].ID() == vs.ID {
+			v = cfg.Virtuals[i]
+		}
+		out := virtualState{Virtual: vs.Virtual, ID: vs.ID, FallbackActive: vs.FallbackActive, Reals: []realState{}}
+		if v != nil {
+			out.Protocol, out.Scheduler = v.Protocol.String(), v.Scheduler
+			if v.IsPersistent {
+				out.Persistent = &v.Persistent
+			}
+			out.CheckType, out.Service = v.CheckType.String(), v.Service
+			if v.CheckType == config.CheckCombined {
+				out.CombinedN = v.CombinedN
+			}
+			if v.CheckType != config.CheckNegotiate && v.CheckType != config.CheckCombined {
+				out.Service = ""
+			}
+			out.CheckInterval = math.Round(v.CheckInterval.Seconds()*1000) / 1000
+			out.Quiescent = v.Quiescent
+			if v.Fallback != nil && v.Fallback.Addr.IsValid() {
+				out.Fallback = v.Fallback.AddrPort().String()
+			}
+		}
+		for j, rs := range vs.Reals {
+			r := realState{Real: rs.Real, Weight: rs.Weight, Health: rs.Health.String(), Failures: rs.FailCount,
+				LastCheck: rs.LastCheck, LastError: rs.LastError, InTable: rs.InTable}
+			if v != nil && j < len(v.Reals) {
+				r.Forward, r.FailureCount = v.Reals[j].Forward.String(), v.FailureCount
+			}
+			key := vs.ID + " " + rs.Real
+			seen[key] = true
+			e, ok := p.since[key]
+			if !ok || e.health != r.Health {
+				e = sinceEntry{health: r.Health, since: now}
+				p.since[key] = e
+			}
+			r.Since = e.since
+			out.Reals = append(out.Reals, r)
+		}
+		doc.Virtuals = append(doc.Virtuals, out)
+	}
+	for k := range p.since {
+		if !seen[k] {
+			delete(p.since, k)
+		}
+	}
+	return doc
+}
+
+// publish writes the state file when the state changed or the heartbeat is due.
+func (p *publisher) publish() {
+	now := p.now()
+	doc := p.build(now)
+	data, _ := json.Marshal(doc)
+	if bytes.Equal(data, p.last) && now.Sub(p.written) < StateHeartbeat && !p.written.IsZero() {
+		return
+	}
+	doc.Written = now
+	full, err := json.MarshalIndent(doc, "", "  ")
+	if err == nil {
+		err = daemon.WriteFileAtomic(p.path, append(full, '\n'), 0o644)
+	}
+	if err != nil {
+		if msg := err.Error(); msg != p.lastErr {
+			p.lastErr = msg
+			p.log.Errorf("Could not write the state file %s: %v", p.path, err)
+		}
+		return
+	}
+	p.last, p.written, p.lastErr = data, now, ""
+}
+
+// run publishes every StatePollInterval until ctx is done.
+func (p *publisher) run(ctx context.Context) {
+	t := time.NewTicker(StatePollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.publish()
+		}
+	}
+}
+
+// remove removes the state file if this daemon wrote it.
+func (p *publisher) remove() {
+	daemon.RemoveIfOwned(p.path, func(data []byte) bool {
+		var d struct {
+			PID int `json:"pid"`
+		}
+		return json.Unmarshal(data, &d) == nil && d.PID == p.pid
+	})
+}
+
+// startPublisher writes the state file of the daemon now and keeps it current until the returned stop
+// is called, which waits for the publisher and removes the file. It publishes nothing when the runner
+// cannot report its state.
+func startPublisher(a *app, r runner) (stop func()) {
+	sc, ok := r.(interface {
+		SnapshotConfig() (supervisor.Snapshot, *config.Config)
+	})
+	if !ok {
+		return func() {}
+	}
+	p := newPublisher(daemon.StateFile(a.cfgName), a.absConfig(), sc.SnapshotConfig, time.Now, a.log)
+	p.publish()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.run(ctx); close(done) }()
+	return func() {
+		cancel()
+		// A publish stuck on a wedged supervisor must not keep the daemon from exiting.
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
+		p.remove()
+	}
+}
