@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -321,28 +322,67 @@ func Benchmark10kHTTP(b *testing.B) {
 	}
 }
 
-// BenchmarkReload10k reloads a 10,000-real config in which one real changed weight: the time from Reload
-// to the kernel update (parsing excluded: Load returns a config built in advance), and the operations
-// issued, which must be exactly one.
-func BenchmarkReload10k(b *testing.B) {
+// reload10kConfig is the text of a config of 10,000 reals (literal IPs, numeric ports) over nv virtuals,
+// as httpConfig lays them out; real 1234 of the last virtual has the given weight, every other weight 1.
+func reload10kConfig(nv, weight int) []byte {
 	const n = 10000
-	ports := make([]uint16, n)
-	for i := range ports {
-		ports[i] = uint16(20000 + i)
+	var b strings.Builder
+	b.WriteString("# BenchmarkReload10k\nlogfile=\"local0\"\ncheckinterval=10\nchecktimeout=5\nnegotiatetimeout=5\n")
+	for v := range nv {
+		fmt.Fprintf(&b, "\nvirtual=10.9.9.%d:80\n\tservice=http\n\trequest=\"/\"\n\treceive=\"ok\"\n\tscheduler=wrr\n", v+1)
+		for i := v; i < n; i += nv {
+			w := 1
+			if v == nv-1 && i/nv == 1234 {
+				w = weight
+			}
+			fmt.Fprintf(&b, "\treal=127.0.0.1:%d masq %d\n", 20000+i, w)
+		}
 	}
-	mk := func() *config.Config { return httpConfig(ports, 4, 10*time.Second, 5*time.Second) }
+	return []byte(b.String())
+}
+
+// BenchmarkReload10k reloads a 10,000-real config file (4 virtuals of 2,500 reals, or 1 of 10,000) in
+// which one real changed weight, with the 10,000 check loops running: the time from Reload (which reads,
+// parses and resolves the file with config.Load) to the update reaching the table, and to Reload
+// returning; the CPU of the whole process meanwhile; and the operations issued, which must be exactly one.
+// ms-after-load is the part after config.Load returned (the supervisor's own), ms-load-mean config.Load
+// alone on the same file. Run with -benchtime=20x or more.
+func BenchmarkReload10k(b *testing.B) {
+	for _, nv := range []int{4, 1} {
+		b.Run(fmt.Sprintf("virtuals=%d", nv), func(b *testing.B) { benchmarkReload10k(b, nv) })
+	}
+}
+
+func benchmarkReload10k(b *testing.B, nv int) {
+	const n = 10000
+	path := filepath.Join(b.TempDir(), "ldirectord.cf")
+	if err := os.WriteFile(path, reload10kConfig(nv, 1), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var loaded atomic.Int64 // when the last Load returned, in ns since the Unix epoch
+	load := func() (*config.Config, error) {
+		defer func() { loaded.Store(time.Now().UnixNano()) }()
+		return config.Load(path)
+	}
+	cfg, err := load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if got := len(cfg.Virtuals) * len(cfg.Virtuals[0].Reals); got != n || len(cfg.Virtuals) != nv {
+		b.Fatalf("config has %d reals, want %d", got, n)
+	}
 	// Every real is already serving in the kernel: adopted as up, so no check needs to run.
 	fake := ipvsctl.NewFake()
 	have := ipvsctl.Table{}
-	for _, v := range mk().Virtuals {
+	for _, v := range cfg.Virtuals {
 		vs := desired(v, false, func(*config.Real) Health { return Up }, nil)
 		have[vs.ServiceID] = vs
 	}
 	fake.Load(have)
+	var opAt atomic.Int64 // when the last change reached the table, in ns since the Unix epoch
+	fake.SetHook(func(ipvsctl.Op) error { opAt.Store(time.Now().UnixNano()); return nil })
 	chk := newChecks()
-	var next *config.Config
-	s, err := New(mk(), Options{Client: fake, Log: quietLogger(), NewChecker: chk.newChecker,
-		Load: func() (*config.Config, error) { return next, nil }})
+	s, err := New(cfg, Options{Client: fake, Log: quietLogger(), NewChecker: chk.newChecker, Load: load})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -353,25 +393,58 @@ func BenchmarkReload10k(b *testing.B) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	weight := 1
-	var worst, total time.Duration
-	var runs int
+	var toTable, toReturn, afterLoad []time.Duration
+	var cpu time.Duration
 	for b.Loop() {
+		b.StopTimer()
 		weight++
-		next = mk()
-		next.Virtuals[2].Reals[1234].Weight = weight
+		if err := os.WriteFile(path, reload10kConfig(nv, weight), 0o644); err != nil {
+			b.Fatal(err)
+		}
 		fake.ResetOps()
-		t0 := time.Now()
+		b.StartTimer()
+		c0, t0 := cpuTime(), time.Now()
 		if err := s.Reload(); err != nil {
 			b.Fatal(err)
 		}
 		d := time.Since(t0)
-		worst, total, runs = max(worst, d), total+d, runs+1
+		cpu += cpuTime() - c0
+		toReturn = append(toReturn, d)
+		toTable = append(toTable, time.Unix(0, opAt.Load()).Sub(t0))
+		afterLoad = append(afterLoad, time.Unix(0, opAt.Load()).Sub(time.Unix(0, loaded.Load())))
 		if ops := fake.Ops(); len(ops) != 1 || ops[0].Kind != ipvsctl.OpUpdateDestination || ops[0].Destination.Weight != weight {
 			b.Fatalf("reload issued %v, want one update to weight %d", ops, weight)
 		}
 	}
-	b.ReportMetric(float64(worst.Microseconds())/1000, "ms-worst")
-	b.ReportMetric(float64(total.Microseconds())/1000/float64(runs), "ms-mean")
+	b.StopTimer()
 	cancel()
 	<-done
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	pct := func(ds []time.Duration, p float64) float64 {
+		ds = slices.Clone(ds)
+		slices.Sort(ds)
+		return ms(ds[int(p*float64(len(ds)-1)+0.5)])
+	}
+	var sum time.Duration
+	for _, d := range toTable {
+		sum += d
+	}
+	runs := len(toTable)
+	b.ReportMetric(ms(sum)/float64(runs), "ms-table-mean")
+	b.ReportMetric(pct(toTable, 0.5), "ms-table-p50")
+	b.ReportMetric(pct(toTable, 0.99), "ms-table-p99")
+	b.ReportMetric(pct(toTable, 1), "ms-table-worst")
+	b.ReportMetric(pct(toReturn, 1), "ms-return-worst")
+	b.ReportMetric(ms(cpu)/float64(runs), "ms-cpu/reload")
+	b.ReportMetric(pct(afterLoad, 0.5), "ms-after-load-p50")
+	b.ReportMetric(pct(afterLoad, 1), "ms-after-load-worst")
+	var loadTime time.Duration
+	for range 5 {
+		t0 := time.Now()
+		if _, err := load(); err != nil {
+			b.Fatal(err)
+		}
+		loadTime += time.Since(t0)
+	}
+	b.ReportMetric(ms(loadTime)/5, "ms-load-mean")
 }

@@ -29,10 +29,11 @@ type unitKey struct {
 	SuccessCount int
 }
 
-// member is one (virtual, real) pair a check applies to.
+// member is one (virtual, real) pair a check applies to; ri is r's index in v.Reals.
 type member struct {
-	v *config.Virtual
-	r *config.Real
+	v  *config.Virtual
+	r  *config.Real
+	ri int
 }
 
 // check is one distinct check of a config, with its members in config order.
@@ -52,7 +53,7 @@ func plan(cfg *config.Config) []*check {
 	var checks []*check
 	byHash := map[uint64][]*check{}
 	for _, v := range cfg.Virtuals {
-		for _, r := range v.Reals {
+		for ri, r := range v.Reals {
 			k := keyOf(cfg, v, r)
 			h := k.hash()
 			var c *check
@@ -67,7 +68,7 @@ func plan(cfg *config.Config) []*check {
 				byHash[h] = append(byHash[h], c)
 				checks = append(checks, c)
 			}
-			c.members = append(c.members, member{v, r})
+			c.members = append(c.members, member{v, r, ri})
 		}
 	}
 	return checks

@@ -37,7 +37,7 @@ func (s *Supervisor) Snapshot() Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	snap := Snapshot{Phase: s.phase}
-	for _, v := range s.cfg.Virtuals {
+	for _, v := range s.virtuals {
 		id := serviceID(v)
 		vs := VirtualState{Virtual: v.String(), ID: v.ID()}
 		h := s.have[id]

@@ -80,19 +80,26 @@ type Supervisor struct {
 	log  logrus.FieldLogger
 
 	// mu guards what follows; the owner goroutine (Run) is the only writer, Snapshot a reader.
-	mu      sync.Mutex
-	cfg     *config.Config
-	units   map[uint64][]*unit // by unitKey hash
-	byReal  map[*config.Real]*unit
-	vindex  map[ipvsctl.ServiceID]*vindex
-	have    ipvsctl.Table
-	retired map[ipvsctl.ServiceID]*config.Virtual
-	fbcmd   map[ipvsctl.ServiceID]fbcmdState
-	phase   config.AlertStatus
-	pending int  // loops that have not reported their first check yet
-	failed  bool // a kernel operation failed since the last resync
-	running bool
-	stopped bool
+	mu  sync.Mutex
+	cfg *config.Config // the running config, as New or Reload was given it (never modified)
+	// virtuals are the running virtual services, one for each of cfg.Virtuals, at the same index: that
+	// one, or the running virtual it equals, kept from an earlier config (see reload.go).
+	virtuals []*config.Virtual
+	gen      uint64             // counts the configs installed, so a reload knows what it was matched against
+	units    map[uint64][]*unit // by unitKey hash
+	byReal   map[*config.Real]*unit
+	vindex   map[ipvsctl.ServiceID]*vindex
+	have     ipvsctl.Table
+	retired  map[ipvsctl.ServiceID]*config.Virtual
+	fbcmd    map[ipvsctl.ServiceID]fbcmdState
+	phase    config.AlertStatus
+	pending  int  // loops that have not reported their first check yet
+	failed   bool // a kernel operation failed since the last resync
+	running  bool
+	stopped  bool
+	// some, during a reload's reconcile, limits a virtual to the destinations of the reals at these
+	// positions and its fallback: the rest of it did not change.
+	some map[*config.Virtual][]int
 
 	maintDir atomic.Pointer[string]
 	events   chan event
@@ -125,7 +132,7 @@ type fbcmdState struct {
 }
 
 type reloadReq struct {
-	cfg  *config.Config
+	ch   *change
 	done chan struct{}
 }
 
@@ -159,18 +166,19 @@ func New(cfg *config.Config, o Options) (*Supervisor, error) {
 		o.RetryInterval = DefaultRetryInterval
 	}
 	s := &Supervisor{
-		opts:    o,
-		log:     o.Log,
-		cfg:     cfg,
-		units:   map[uint64][]*unit{},
-		byReal:  map[*config.Real]*unit{},
-		retired: map[ipvsctl.ServiceID]*config.Virtual{},
-		fbcmd:   map[ipvsctl.ServiceID]fbcmdState{},
-		phase:   config.StatusStarting,
-		events:  make(chan event, 1024),
-		reloads: make(chan reloadReq),
-		done:    make(chan struct{}),
-		cmds:    make(chan []string, 256),
+		opts:     o,
+		log:      o.Log,
+		cfg:      cfg,
+		virtuals: cfg.Virtuals,
+		units:    map[uint64][]*unit{},
+		byReal:   map[*config.Real]*unit{},
+		retired:  map[ipvsctl.ServiceID]*config.Virtual{},
+		fbcmd:    map[ipvsctl.ServiceID]fbcmdState{},
+		phase:    config.StatusStarting,
+		events:   make(chan event, 1024),
+		reloads:  make(chan reloadReq),
+		done:     make(chan struct{}),
+		cmds:     make(chan []string, 256),
 	}
 	s.index()
 	return s, nil
@@ -221,7 +229,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.have = have
 	fresh := s.install(s.cfg)
-	s.reconcile(ctx, nil)
+	s.reconcile(ctx, nil, true)
 	for _, u := range fresh {
 		s.start(u)
 	}
@@ -250,7 +258,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				}
 			}
 			if len(dirty) > 0 {
-				s.reconcile(ctx, dirty)
+				s.reconcile(ctx, dirty, false)
 			}
 			s.updatePhase()
 			retry := s.failed
@@ -260,7 +268,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			}
 		case req := <-s.reloads:
 			s.mu.Lock()
-			s.reload(ctx, req.cfg)
+			s.reload(ctx, req.ch)
 			retry := s.failed
 			s.mu.Unlock()
 			close(req.done)
@@ -313,7 +321,7 @@ func (s *Supervisor) resync(ctx context.Context) {
 	}
 	s.have = t
 	s.failed = false
-	s.reconcile(ctx, nil)
+	s.reconcile(ctx, nil, true)
 }
 
 // handle takes one loop event into the owner's state; dirty collects the virtuals to reconcile.
@@ -378,33 +386,13 @@ func (s *Supervisor) install(cfg *config.Config) (fresh []*unit) {
 				u.kept = false
 				continue
 			}
-			u.live = false
-			if u.cancel != nil {
-				u.cancel()
-			}
-			u.mu.Lock()
-			checked := u.checked
-			u.mu.Unlock()
-			if !checked && u.chk != nil {
-				s.pending--
-			}
+			s.stopUnit(u)
 		}
 	}
-	if s.cfg != nil && s.cfg != cfg {
-		ids := map[ipvsctl.ServiceID]bool{}
-		for _, v := range cfg.Virtuals {
-			ids[serviceID(v)] = true
-		}
-		for _, v := range s.cfg.Virtuals {
-			if id := serviceID(v); !ids[id] {
-				s.retired[id] = v
-			}
-		}
-		for id := range ids {
-			delete(s.retired, id)
-		}
-	}
+	s.retire(cfg.Virtuals)
 	s.cfg = cfg
+	s.virtuals = cfg.Virtuals
+	s.gen++
 	s.units = units
 	s.byReal = byReal
 	s.index()
@@ -413,26 +401,62 @@ func (s *Supervisor) install(cfg *config.Config) (fresh []*unit) {
 	return fresh
 }
 
+// stopUnit stops the loop of a unit that is no longer part of the running config.
+func (s *Supervisor) stopUnit(u *unit) {
+	u.live = false
+	if u.cancel != nil {
+		u.cancel()
+	}
+	u.mu.Lock()
+	checked := u.checked
+	u.mu.Unlock()
+	if !checked && u.chk != nil {
+		s.pending--
+	}
+}
+
+// retire notes the services of the running virtuals that next no longer has, for the next reconcile to
+// purge, and forgets those that next has again.
+func (s *Supervisor) retire(next []*config.Virtual) {
+	ids := make(map[ipvsctl.ServiceID]bool, len(next))
+	for _, v := range next {
+		ids[serviceID(v)] = true
+	}
+	for _, v := range s.virtuals {
+		if id := serviceID(v); !ids[id] {
+			s.retired[id] = v
+		}
+	}
+	for id := range ids {
+		delete(s.retired, id)
+	}
+}
+
 func (s *Supervisor) index() {
-	s.vindex = make(map[ipvsctl.ServiceID]*vindex, len(s.cfg.Virtuals))
-	for i, v := range s.cfg.Virtuals {
+	s.vindex = make(map[ipvsctl.ServiceID]*vindex, len(s.virtuals))
+	for i, v := range s.virtuals {
 		id := serviceID(v)
 		if _, dup := s.vindex[id]; dup {
 			continue
 		}
-		vi := &vindex{v: v, pos: i, reals: map[ipvsctl.DestinationID]*config.Real{}, realPos: map[ipvsctl.DestinationID]int{}}
-		for j, r := range v.Reals {
-			did := realDest(v, r)
-			if _, ok := vi.reals[did]; !ok {
-				vi.reals[did] = r
-				vi.realPos[did] = j
-			}
-		}
-		if v.Fallback != nil && v.Fallback.Addr.IsValid() {
-			vi.fallback, vi.hasFB = fallbackDest(v), true
-		}
-		s.vindex[id] = vi
+		s.vindex[id] = newVindex(v, i)
 	}
+}
+
+func newVindex(v *config.Virtual, pos int) *vindex {
+	vi := &vindex{v: v, pos: pos, reals: make(map[ipvsctl.DestinationID]*config.Real, len(v.Reals)),
+		realPos: make(map[ipvsctl.DestinationID]int, len(v.Reals))}
+	for j, r := range v.Reals {
+		did := realDest(v, r)
+		if _, ok := vi.reals[did]; !ok {
+			vi.reals[did] = r
+			vi.realPos[did] = j
+		}
+	}
+	if v.Fallback != nil && v.Fallback.Addr.IsValid() {
+		vi.fallback, vi.hasFB = fallbackDest(v), true
+	}
+	return vi
 }
 
 // newUnit makes the unit of check k. Its first state comes from the kernel: a real that is in the table
@@ -487,19 +511,34 @@ func (s *Supervisor) healthOf(r *config.Real) Health {
 }
 
 // reconcile makes the kernel match the wanted table: for the virtuals in only, or for everything (only
-// nil), which also deletes the services of virtuals that a reload removed.
-func (s *Supervisor) reconcile(ctx context.Context, only map[*config.Virtual]bool) {
+// nil). With purge it also deletes the services of virtuals that a reload removed.
+func (s *Supervisor) reconcile(ctx context.Context, only map[*config.Virtual]bool, purge bool) {
 	want := ipvsctl.Table{}
 	have := s.have
 	if only != nil {
 		have = ipvsctl.Table{}
+		if purge {
+			for id := range s.retired {
+				if h := s.have[id]; h != nil {
+					have[id] = h
+				}
+			}
+		}
 	}
-	for _, v := range s.cfg.Virtuals {
+	for _, v := range s.virtuals {
 		if only != nil && !only[v] {
 			continue
 		}
 		id := serviceID(v)
 		if s.vindex[id].v != v { // a duplicate virtual: the first one owns the service
+			continue
+		}
+		if pos, ok := s.some[v]; ok && only != nil && s.have[id] != nil {
+			// Only these reals changed: their entries and the fallback's, not the whole service.
+			dids := s.someDests(v, pos)
+			want[id] = desiredSome(v, dids, func(did ipvsctl.DestinationID) *config.Real { return s.vindex[id].reals[did] },
+				s.cfg.ReaddQuiescent, s.healthOf, s.have[id])
+			have[id] = limit(s.have[id], dids)
 			continue
 		}
 		want[id] = desired(v, s.cfg.ReaddQuiescent, s.healthOf, s.have[id])
@@ -508,13 +547,39 @@ func (s *Supervisor) reconcile(ctx context.Context, only map[*config.Virtual]boo
 		}
 	}
 	var managed func(ipvsctl.ServiceID) bool
-	if only == nil {
+	if purge {
 		managed = func(id ipvsctl.ServiceID) bool { return s.retired[id] != nil }
 	}
 	ops := ipvsctl.Diff(have, want, managed)
 	s.sortOps(ops)
 	s.apply(ctx, ops)
 	s.fallbackCommands(only)
+}
+
+// someDests are the destinations of the reals of v at pos and of its fallback, each once.
+func (s *Supervisor) someDests(v *config.Virtual, pos []int) []ipvsctl.DestinationID {
+	dids := make([]ipvsctl.DestinationID, 0, len(pos)+1)
+	for _, i := range pos {
+		dids = append(dids, realDest(v, v.Reals[i]))
+	}
+	if v.Fallback != nil && v.Fallback.Addr.IsValid() {
+		dids = append(dids, fallbackDest(v))
+	}
+	slices.SortFunc(dids, func(a, b ipvsctl.DestinationID) int {
+		return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port))
+	})
+	return slices.Compact(dids)
+}
+
+// limit is vs with only the destinations dids.
+func limit(vs *ipvsctl.VirtualService, dids []ipvsctl.DestinationID) *ipvsctl.VirtualService {
+	n := &ipvsctl.VirtualService{Service: vs.Service, Destinations: make(map[ipvsctl.DestinationID]ipvsctl.Destination, len(dids))}
+	for _, did := range dids {
+		if d, ok := vs.Destinations[did]; ok {
+			n.Destinations[did] = d
+		}
+	}
+	return n
 }
 
 // sortOps orders operations as ldirectord's log shows them: services first; then per virtual (config
@@ -524,7 +589,7 @@ func (s *Supervisor) reconcile(ctx context.Context, only map[*config.Virtual]boo
 func (s *Supervisor) sortOps(ops []ipvsctl.Op) {
 	type rank struct{ group, svc, role, pos int }
 	rankOf := func(op ipvsctl.Op) rank {
-		r := rank{group: 1, svc: len(s.cfg.Virtuals)}
+		r := rank{group: 1, svc: len(s.virtuals)}
 		vi := s.vindex[op.Service.ServiceID]
 		if vi != nil {
 			r.svc = vi.pos
@@ -690,7 +755,7 @@ func (s *Supervisor) alert(v *config.Virtual, msg string) {
 // changed (reference §5.5): start when no real is up, stop when one is. The first decision after start
 // always runs; nothing runs while no real is up and some have not been checked yet.
 func (s *Supervisor) fallbackCommands(only map[*config.Virtual]bool) {
-	for _, v := range s.cfg.Virtuals {
+	for _, v := range s.virtuals {
 		if only != nil && !only[v] {
 			continue
 		}
@@ -764,15 +829,28 @@ func splitCommand(s string) []string {
 	return out
 }
 
-// reload makes cfg the running config (owner goroutine).
-func (s *Supervisor) reload(ctx context.Context, cfg *config.Config) {
+// reload makes the config of ch the running config (owner goroutine): only what changed, unless ch was
+// matched against another config than the running one (a reload in between: it is matched again) or
+// asks for everything.
+func (s *Supervisor) reload(ctx context.Context, ch *change) {
 	prev := s.phase
 	s.phase = config.StatusReloading
-	for _, w := range cfg.Warnings {
+	for _, w := range ch.cfg.Warnings {
 		s.log.Warn(w.Error())
 	}
-	fresh := s.install(cfg)
-	s.reconcile(ctx, nil)
+	if ch.gen != s.gen {
+		ch = prepare(s.gen, s.cfg, s.virtuals, ch.cfg)
+	}
+	var fresh []*unit
+	if ch.full {
+		fresh = s.install(ch.cfg)
+		s.reconcile(ctx, nil, true)
+	} else {
+		var only map[*config.Virtual]bool
+		fresh, only, s.some = s.installChange(ch)
+		s.reconcile(ctx, only, true)
+		s.some = nil
+	}
 	for _, u := range fresh {
 		s.start(u)
 	}
@@ -804,12 +882,17 @@ func (s *Supervisor) use(cfg *config.Config) error {
 		return ErrStopped
 	case !s.running:
 		s.cfg = cfg
+		s.virtuals = cfg.Virtuals
+		s.gen++
 		s.index()
 		s.mu.Unlock()
 		return nil
 	}
+	gen, base, running := s.gen, s.cfg, s.virtuals
 	s.mu.Unlock()
-	req := reloadReq{cfg: cfg, done: make(chan struct{})}
+	// The matching of the new config against the running one is done here, off the owner goroutine, so
+	// check results keep flowing meanwhile; the owner matches again if another reload came first.
+	req := reloadReq{ch: prepare(gen, base, running, cfg), done: make(chan struct{})}
 	select {
 	case s.reloads <- req:
 		<-req.done
@@ -875,7 +958,7 @@ func (s *Supervisor) finish(ctx context.Context, wg *sync.WaitGroup) {
 // cleanStop removes the services of every virtual with cleanstop=yes, each up real first (reference
 // §5.8): `Purged real server (stop): ...` then `Purged virtual server (stop): ...`.
 func (s *Supervisor) cleanStop(ctx context.Context) {
-	for _, v := range s.cfg.Virtuals {
+	for _, v := range s.virtuals {
 		id := serviceID(v)
 		vs := s.have[id]
 		if !v.CleanStop || vs == nil || s.vindex[id].v != v {
