@@ -134,7 +134,20 @@ func main() {
 	fmt.Println("demo finished: every step behaved as expected")
 }
 
-func run(bin string, out io.Writer) error {
+// lockedWriter lets the log watcher and the step titles share one output.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func run(bin string, w io.Writer) error {
+	out := &lockedWriter{w: w}
 	var bs [3]*backend
 	for i := range bs {
 		b, err := newBackend()
