@@ -146,8 +146,8 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func run(bin string, w io.Writer) error {
-	out := &lockedWriter{w: w}
+func run(bin string, output io.Writer) error {
+	out := &lockedWriter{w: output}
 	var bs [3]*backend
 	for i := range bs {
 		b, err := newBackend()
