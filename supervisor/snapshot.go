@@ -36,6 +36,11 @@ type RealState struct {
 func (s *Supervisor) Snapshot() Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.snapshotLocked()
+}
+
+// snapshotLocked is Snapshot for a caller that holds s.mu.
+func (s *Supervisor) snapshotLocked() Snapshot {
 	snap := Snapshot{Phase: s.phase}
 	for _, v := range s.virtuals {
 		id := serviceID(v)
