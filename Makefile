@@ -24,8 +24,14 @@ check:
 e2e: deps
 	$(GO) test -count=1 -run 'TestKernel' -v ./...
 
+# Every benchmark of docs/benchmarks.md, each with the settings its section gives (about 10 minutes).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . ./checker/
+	$(GO) test -run '^$$' -bench . ./config/ ./internal/logging/
+	$(GO) test -run '^$$' -bench 'DiffNoChange10k' ./ipvsctl/
+	$(GO) test -timeout 30m -run '^$$' -bench 'KernelApply' -benchtime=1x ./ipvsctl/
+	$(GO) test -run '^$$' -bench 'Start200|10kHTTP' -benchtime=1x ./supervisor/
+	$(GO) test -run '^$$' -bench 'Reload10k' -benchtime=30x ./supervisor/
 
 demo: build
 	$(GO) run ./examples/demo -bin $(BIN)
