@@ -12,15 +12,17 @@ type service struct {
 	implemented bool
 	// checkTimeout: the whole check is bounded by checktimeout instead of negotiatetimeout (ldap, radius).
 	checkTimeout bool
+	// receive: the check matches the receive= regular expression.
+	receive bool
 }
 
 // services is the registry, keyed by ldirectord's service= names (reference §3.8).
 var services = map[string]service{
 	"none":       {check: None, implemented: true},
-	"http":       {check: HTTP, implemented: true},
-	"https":      {check: HTTPS, implemented: true},
-	"http_proxy": {check: HTTPProxy, implemented: true},
-	"simpletcp":  {check: SimpleTCP, implemented: true},
+	"http":       {check: HTTP, implemented: true, receive: true},
+	"https":      {check: HTTPS, implemented: true, receive: true},
+	"http_proxy": {check: HTTPProxy, implemented: true, receive: true},
+	"simpletcp":  {check: SimpleTCP, implemented: true, receive: true},
 	"nntp":       {check: NNTP, implemented: true},
 	"smtp":       {check: SMTP, implemented: true},
 	"submission": {check: SMTP, implemented: true},
@@ -28,8 +30,8 @@ var services = map[string]service{
 	"pops":       {check: POPS, implemented: true},
 	"imap":       {check: IMAP, implemented: true},
 	"imaps":      {check: IMAPS, implemented: true},
-	"ftp":        {check: FTP, implemented: true},
-	"dns":        {check: DNS, implemented: true},
+	"ftp":        {check: FTP, implemented: true, receive: true},
+	"dns":        {check: DNS, implemented: true, receive: true},
 	"sip":        {check: SIP, implemented: true},
 	"radius":     {check: RADIUS, implemented: true, checkTimeout: true},
 	"ldap":       {check: Connect, checkTimeout: true},
@@ -58,6 +60,9 @@ func Services() []string { return append([]string(nil), serviceOrder...) }
 // services whose check falls back to a plain TCP connect (ldap, ldaps, mysql, pgsql, oracle); the daemon
 // warns once for those.
 func Implemented(name string) bool { return services[name].implemented }
+
+// UsesReceive reports whether the service's negotiate check matches receive= (see CompileReceive).
+func UsesReceive(name string) bool { return services[name].receive }
 
 // UsesCheckTimeout reports whether the service's negotiate check is bounded by checktimeout (ldap, ldaps,
 // radius, as in ldirectord) instead of negotiatetimeout.

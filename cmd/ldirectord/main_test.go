@@ -266,6 +266,20 @@ func TestCheckConfig(t *testing.T) {
 	if want := warn + ":1: warning: checkcount option is deprecated and slated for removal.  please see 'failurecount'\n"; code != 0 || out != "" || errOut != want {
 		t.Errorf("-t warn: exit %d, stdout %q, stderr %q; want exit 0, stderr %q", code, out, errOut, want)
 	}
+	// What only the checkers can judge: a receive pattern Go cannot run, a protocol checked by connect only.
+	regex := e.write("regex.cf", "virtual=10.9.9.9:80\n\treal=127.0.0.2:80 masq\n\tservice=http\n\treceive=\"(ok)\\1\"\n")
+	out, errOut, code = e.run("-t", regex)
+	if want := regex + ":1: invalid receive string \"(ok)\\1\": backreference \\1 is not supported (Go regular expressions have no backreferences)\n"; code != 2 || out != "" || errOut != want {
+		t.Errorf("-t regex: exit %d, stdout %q, stderr %q; want exit 2, stderr %q", code, out, errOut, want)
+	}
+	if _, errOut, code := e.run("-d", regex, "start"); code != 2 || !strings.Contains(errOut, "invalid receive string") {
+		t.Errorf("start with an untranslatable receive: exit %d, stderr %q; want exit 2 and the error", code, errOut)
+	}
+	ldap := e.write("ldap.cf", "virtual=10.9.9.9:389\n\treal=127.0.0.2:389 masq\n")
+	out, errOut, code = e.run("-t", ldap)
+	if want := ldap + ":1: warning: service=ldap is checked with a TCP connect only: its protocol check is not implemented\n"; code != 0 || out != "" || errOut != want {
+		t.Errorf("-t ldap: exit %d, stdout %q, stderr %q; want exit 0, stderr %q", code, out, errOut, want)
+	}
 	if _, errOut, code := e.run("-t", "nonexistent.cf"); code != 1 || errOut != "Config file nonexistent.cf not found\n" {
 		t.Errorf("-t nonexistent: exit %d, stderr %q", code, errOut)
 	}

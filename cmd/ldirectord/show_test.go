@@ -146,7 +146,7 @@ func TestPublisher(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := t.TempDir()
 		file := filepath.Join(dir, "ldirectord.web.cf.state")
-		cfg := loadConfig(t, filepath.Join(dir, "web.cf"), "checkinterval=5\nquiescent=yes\nvirtual=10.9.9.9:80\n\treal=10.1.0.2:80 masq 2\n\treal=10.1.0.3:80 gate\n\tchecktype=negotiate\n\tservice=http\n\tfailurecount=2\n")
+		cfg := writeConfig(t, filepath.Join(dir, "web.cf"), "checkinterval=5\nquiescent=yes\nvirtual=10.9.9.9:80\n\treal=10.1.0.2:80 masq 2\n\treal=10.1.0.3:80 gate\n\tchecktype=negotiate\n\tservice=http\n\tfailurecount=2\n")
 		start := time.Now()
 		snap := supervisor.Snapshot{Phase: config.StatusStarting, Virtuals: []supervisor.VirtualState{{
 			Virtual: "10.9.9.9:80", ID: "tcp:10.9.9.9:80",
@@ -233,7 +233,7 @@ func TestPublisher(t *testing.T) {
 		}
 
 		// A reload: config_loaded moves.
-		cfg2 := loadConfig(t, filepath.Join(dir, "web.cf"), "virtual=10.9.9.9:80\n\treal=10.1.0.2:80 masq 2\n\treal=10.1.0.3:80 gate\n")
+		cfg2 := writeConfig(t, filepath.Join(dir, "web.cf"), "virtual=10.9.9.9:80\n\treal=10.1.0.2:80 masq 2\n\treal=10.1.0.3:80 gate\n")
 		reloaded := time.Now()
 		mu.Lock()
 		cfg = cfg2
@@ -259,7 +259,7 @@ func TestPublisher(t *testing.T) {
 	})
 }
 
-func loadConfig(t *testing.T, path, text string) *config.Config {
+func writeConfig(t *testing.T, path, text string) *config.Config {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
