@@ -10,6 +10,14 @@ import (
 // one to four parts, each decimal, octal (leading 0) or hex (0x). canonical is false for every form but
 // the plain dotted quad, so the caller can warn that "010.0.0.1" means 8.0.0.1.
 func parseIPv4(s string) (addr netip.Addr, canonical, ok bool) {
+	if a, ok := parseQuad(s); ok {
+		return a, true, true
+	}
+	return parseIPv4Aton(s)
+}
+
+// parseIPv4Aton is parseIPv4 for every form.
+func parseIPv4Aton(s string) (addr netip.Addr, canonical, ok bool) {
 	if s == "" {
 		return netip.Addr{}, false, false
 	}

@@ -32,6 +32,7 @@ func (p *parser) lookupAddr(ln int, host string, ipv6 bool, r Resolver) addrResu
 	if _, _, ok := parseLiteral(h, !ipv6); ok || h == "" {
 		return addrResult{bad: true} // a literal of the other family never resolves
 	}
+	p.needResolver = true
 	if r == nil {
 		return addrResult{}
 	}
@@ -65,6 +66,14 @@ func lookupPort(text, proto string, r Resolver) (port uint16, ok, bad bool) {
 		return 0, false, true
 	}
 	return n, true, false
+}
+
+// lookupPort is lookupPort, noting when the port is a name (see needResolver).
+func (p *parser) lookupPort(text, proto string, r Resolver) (port uint16, ok, bad bool) {
+	if text != "" && !isDigits(text) {
+		p.needResolver = true
+	}
+	return lookupPort(text, proto, r)
 }
 
 // firstSet returns the first set value, else def.
@@ -103,11 +112,12 @@ func (p *parser) build(r Resolver) {
 	seen := map[string]int{}
 	for _, vs := range st.virtuals {
 		v := vs.v // a copy of the directive values
-		v.Reals = nil
+		// As many as real lines; ranges grow it.
+		v.Reals = make([]*Real, 0, len(vs.reals))
 		resolved := true
 		if !vs.fwm {
 			a := p.lookupAddr(vs.line, vs.host, vs.ipv6, r)
-			port, pok, pbad := lookupPort(vs.portText, v.Protocol.String(), r)
+			port, pok, pbad := p.lookupPort(vs.portText, v.Protocol.String(), r)
 			switch {
 			case a.bad || pbad:
 				p.errorf(vs.line, "invalid address for virtual service")
@@ -180,7 +190,7 @@ func (p *parser) build(r Resolver) {
 				if global && v.Protocol == FWM {
 					proto = "tcp" // W15 fixed: a global fallback's port for a fwmark service
 				}
-				port, _, bad := lookupPort(f.portText, proto, r)
+				port, _, bad := p.lookupPort(f.portText, proto, r)
 				if bad && (!global || !isDigits(f.portText)) {
 					p.errorf(f.line, "invalid port for fallback server")
 				}
@@ -279,7 +289,7 @@ func (p *parser) buildReals(v *Virtual, vs *vspec, rs realSpec, r Resolver) {
 		p.errorf(ln, "invalid address (%s) for real server (could not resolve host)", rs.host)
 		return
 	}
-	port, _, pbad := lookupPort(rs.portText, "", r)
+	port, _, pbad := p.lookupPort(rs.portText, "", r)
 	if pbad {
 		p.errorf(ln, "invalid port (%s) for real server (could not resolve port)", rs.portText)
 		return
@@ -337,6 +347,12 @@ func ip4int(a netip.Addr) uint32 {
 func (c *Config) Resolve(r Resolver) error {
 	if c.state == nil {
 		return nil // not from Parse (or built by hand): nothing to resolve
+	}
+	if c.state.literal && !c.state.slow {
+		// Every host and port is a literal: building again would give the same Virtuals, CheckInterval
+		// and warnings as Parse did, and in a 10,000-real config cost as much as all the rest of Load.
+		c.Warnings = append([]*Error(nil), c.state.warns...)
+		return nil
 	}
 	if r == nil {
 		r = DefaultResolver

@@ -170,6 +170,11 @@ type parseState struct {
 	logfileLn  int
 	maintdirLn int
 	parseWarns []*Error // warnings of the text itself (build adds its own each time it runs)
+	// literal is set when Parse's build needed no Resolver (every host and port is a literal): Resolve
+	// would build the same Virtuals again, so it does nothing.
+	literal bool
+	warns   []*Error // Parse's warnings, for Resolve when literal
+	slow    bool     // parsed with parser.slow
 }
 
 type parser struct {
@@ -184,6 +189,10 @@ type parser struct {
 	// quotes): comparisons with 4.12's reading of it make no sense then.
 	altVariant bool
 	nreals     int // real servers from ranges so far (see maxReals)
+	// slow disables the fast paths of fast.go (tests compare both ways).
+	slow bool
+	// needResolver is set by build when a host or port is a name, which only a Resolver can look up.
+	needResolver bool
 }
 
 func (p *parser) errorf(line int, format string, a ...any) {
@@ -198,6 +207,11 @@ func (p *parser) warnf(line int, format string, a ...any) {
 // *Config and an ErrorList with every error, in line order. Warnings go to cfg.Warnings. Literal IPs and
 // numeric ports are filled in; hostnames and service names are left for Resolve.
 func Parse(file string, src []byte) (*Config, error) {
+	return parse(file, src, false)
+}
+
+// parse is Parse, with the fast paths of fast.go disabled when slow is set.
+func parse(file string, src []byte, slow bool) (*Config, error) {
 	text := string(src)
 	lines := strings.Split(text, "\n")
 	if len(lines) > 0 && lines[len(lines)-1] == "" {
@@ -206,7 +220,7 @@ func Parse(file string, src []byte) (*Config, error) {
 	for i, l := range lines {
 		lines[i] = strings.TrimSuffix(l, "\r")
 	}
-	p := &parser{file: file, lines: lines, st: &parseState{}, cfg: &Config{File: file}}
+	p := &parser{file: file, lines: lines, st: &parseState{slow: slow}, cfg: &Config{File: file}, slow: slow}
 	c := p.cfg
 	c.CheckInterval = 10 * time.Second
 	c.LogFile = "/var/log/ldirectord.log"
@@ -218,12 +232,14 @@ func Parse(file string, src []byte) (*Config, error) {
 	}
 	p.st.parseWarns = append([]*Error(nil), p.warns...)
 	p.build(nil)
+	p.st.literal = !p.needResolver
 	sortErrors(p.errs)
 	if len(p.errs) > 0 {
 		return nil, p.errs
 	}
 	sortErrors(p.warns)
 	c.Warnings = p.warns
+	p.st.warns = append([]*Error(nil), p.warns...) // not c.Warnings' array: CheckFiles appends to that
 	c.state = p.st
 	return c, nil
 }

@@ -212,6 +212,16 @@ func saneFlags(flags string) (r realFlags, msg string, ok bool) {
 
 // parseReal reads the value of a real=/real6= line (without resolving anything).
 func (p *parser) parseReal(ln int, val string) (realSpec, string) {
+	if !p.slow {
+		if host, port, fwd, weight, ok := fastReal(val); ok {
+			return realSpec{line: ln, host: host, portText: port, fwd: fwd, weight: weight}, ""
+		}
+	}
+	return p.parseRealRegexp(ln, val)
+}
+
+// parseRealRegexp is parseReal for every form of the line.
+func (p *parser) parseRealRegexp(ln int, val string) (realSpec, string) {
 	rs := realSpec{line: ln}
 	loc := reReal.FindStringSubmatchIndex(val)
 	if loc == nil {

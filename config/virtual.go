@@ -19,33 +19,42 @@ func (p *parser) virtualSection(ln int, ipv6 bool, val string) {
 	}
 	for p.pos < len(p.lines) {
 		raw := p.lines[p.pos]
-		if reCommentLine.MatchString(raw) {
+		if p.isCommentLine(raw) {
 			p.pos++
 			continue
 		}
-		naive := strings.ReplaceAll(stripCommentNaive(raw), "\t", "    ")
-		m := reIndented.FindStringSubmatch(naive)
-		if m == nil {
+		m, ok := p.indented(stripCommentNaive(raw))
+		if !ok {
 			return // the line ends the section and is read again as a global line
 		}
 		p.pos++
 		cur := p.pos
-		variants := []string{trimRight(m[1])}
-		if q := reIndented.FindStringSubmatch(strings.ReplaceAll(stripCommentQuoted(raw), "\t", "    ")); q != nil {
-			if v := trimRight(q[1]); v != variants[0] {
-				// A '#' inside quotes: ldirectord 4.12 cut the line there (and usually failed).
-				variants = append(variants, v)
+		var buf [2]string
+		variants := append(buf[:0], trimRight(m))
+		// Without a '#' both ways of removing the comment give the same line.
+		if p.slow || strings.IndexByte(raw, '#') >= 0 {
+			if q, ok := p.indented(stripCommentQuoted(raw)); ok {
+				if v := trimRight(q); v != variants[0] {
+					// A '#' inside quotes: ldirectord 4.12 cut the line there (and usually failed).
+					variants = append(variants, v)
+				}
 			}
 		}
 		var firstErr string
 		for i, v := range variants {
-			trial := vs.clone()
+			// A real= line changes vs only by appending to vs.reals, as its last step: no copy needed.
+			trial := vs
+			if _, _, isReal := p.realDirective(v); !isReal || p.slow {
+				trial = vs.clone()
+			}
 			nw := len(p.warns)
 			p.altVariant = i > 0
 			msg := p.vdirective(trial, cur, v)
 			p.altVariant = false
 			if msg == "" {
-				*vs = *trial
+				if trial != vs {
+					*vs = *trial
+				}
 				firstErr = ""
 				break
 			}
@@ -166,15 +175,15 @@ func (p *parser) quotedDir(ln int, line, name string) (string, bool) {
 func (p *parser) vdirective(vs *vspec, ln int, cmd string) string {
 	v := &vs.v
 	c := &vs.c
-	if m := reRealDir.FindStringSubmatch(cmd); m != nil {
-		if vs.ipv6 != (m[2] == "6") {
+	if name, val, ok := p.realDirective(cmd); ok {
+		if vs.ipv6 != (name == "real6") {
 			want := "real"
 			if vs.ipv6 {
 				want = "real6"
 			}
-			return fmt.Sprintf(`cannot specify "%s" here.  please use "%s" instead`, m[1], want)
+			return fmt.Sprintf(`cannot specify "%s" here.  please use "%s" instead`, name, want)
 		}
-		rs, msg := p.parseReal(ln, m[3])
+		rs, msg := p.parseReal(ln, val)
 		if msg != "" {
 			return msg
 		}
