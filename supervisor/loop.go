@@ -32,6 +32,7 @@ type unit struct {
 	checked   bool
 	lastCheck time.Time
 	lastErr   string
+	since     time.Time // when the check loop last changed its health (or made its first check)
 
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the loop has returned
@@ -134,8 +135,11 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit) (running chan struc
 	} else {
 		changed = u.h.observe(err)
 	}
-	soft, reset, fails, state := u.h.soft, u.h.reset, u.h.fails, u.h.state
+	soft, reset, state := u.h.soft, u.h.reset, u.h.state
 	first := !u.checked
+	if changed || first {
+		u.since = now
+	}
 	u.checked = true
 	u.lastCheck = now
 	u.lastErr = ""
@@ -143,7 +147,6 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit) (running chan struc
 		u.lastErr = err.Error()
 	}
 	u.mu.Unlock()
-	_ = fails
 
 	for _, m := range ms {
 		if reset {

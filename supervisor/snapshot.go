@@ -29,6 +29,7 @@ type RealState struct {
 	FailCount int       // consecutive failures (ldirectord's failcount)
 	LastCheck time.Time // zero before the first check
 	LastError string    // "" after a successful check
+	Since     time.Time // when the check last changed the health (zero before the first check)
 	InTable   bool      // present in the kernel table (at any weight)
 }
 
@@ -53,7 +54,7 @@ func (s *Supervisor) snapshotLocked() Snapshot {
 			rs := RealState{Real: realText(r), Weight: r.Weight, Health: s.healthOf(r)}
 			if u := s.byReal[r]; u != nil {
 				u.mu.Lock()
-				rs.FailCount, rs.LastCheck, rs.LastError = u.h.fails, u.lastCheck, u.lastErr
+				rs.FailCount, rs.LastCheck, rs.LastError, rs.Since = u.h.fails, u.lastCheck, u.lastErr, u.since
 				u.mu.Unlock()
 			}
 			if h != nil {

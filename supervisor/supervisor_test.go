@@ -38,8 +38,16 @@ func TestColdStart(t *testing.T) {
 		if s := h.s.Snapshot(); s.Phase != config.StatusRunning || s.Virtuals[0].Reals[1].Health != Down || s.Virtuals[0].Reals[1].LastError != errDown.Error() {
 			t.Errorf("snapshot after the first round: %+v", s)
 		}
+		up := h.s.Snapshot().Virtuals[0].Reals[0]
+		if up.Since.IsZero() || !up.Since.Equal(up.LastCheck) {
+			t.Errorf("a real that came up on its first check: since %v, last check %v; want both the check's time", up.Since, up.LastCheck)
+		}
 		wait(10 * time.Second)
 		h.expectLogs()
+		if again := h.s.Snapshot().Virtuals[0].Reals[0]; !again.Since.Equal(up.Since) || !again.LastCheck.After(up.LastCheck) {
+			t.Errorf("more good checks: since %v (was %v), last check %v (was %v); want since kept, last check later",
+				again.Since, up.Since, again.LastCheck, up.LastCheck)
+		}
 		h.stop()
 		h.expectLogs("Purged real server (stop): 10.0.0.1:80 (10.9.9.9:80)", "Purged virtual server (stop): 10.9.9.9:80")
 		h.expectTable(ipvsctl.Table{})

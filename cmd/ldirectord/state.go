@@ -70,7 +70,8 @@ type realState struct {
 	Forward string `json:"forward"`
 	Weight  int    `json:"weight"`
 	Health  string `json:"health"` // up, down or unknown
-	// Since is when the daemon first saw the real in its present health (within StatePollInterval).
+	// Since is when the real's check put it in its present health (before its first check: when the daemon
+	// first saw it, within StatePollInterval).
 	Since time.Time `json:"since"`
 	// Failures is ldirectord's failcount: consecutive failures while up, at least 1 while down.
 	Failures     int       `json:"failures"`
@@ -174,6 +175,9 @@ func (p *publisher) build(now time.Time) *stateDoc {
 				p.since[key] = e
 			}
 			r.Since = e.since
+			if !rs.Since.IsZero() {
+				r.Since = rs.Since // the check loop's own time of the change
+			}
 			out.Reals = append(out.Reals, r)
 		}
 		doc.Virtuals = append(doc.Virtuals, out)
