@@ -294,10 +294,46 @@ func (p *parser) globalLine() {
 	p.errorf(ln, "%s", firstErr)
 }
 
+// both applies the directives that read the same globally and in a virtual section (quiescent, the e-mail
+// alert settings, cleanstop, smtp) to s, the global or the virtual's settings. ok is false for any other
+// line. (The other "both" directives differ between the two levels in their messages or quoting.)
+func (p *parser) both(ln int, line string, s *common) (msg string, ok bool) {
+	if v, ok := directive(line, "quiescent"); ok {
+		return yesNoVal(v, &s.quiescent, "quiescent must be 'yes' or 'no'"), true
+	}
+	if v, ok := directive(line, "emailalert"); ok {
+		a, msg := readEmailAlert(v)
+		if msg == "" {
+			s.emailAlert = sval{v: a, set: true, line: ln}
+		}
+		return msg, true
+	}
+	if v, ok := directive(line, "emailalertfreq"); ok {
+		return p.emailFreq(ln, v, &s.emailAlertFreq), true
+	}
+	if v, ok := directive(line, "emailalertstatus"); ok {
+		st, msg := parseEmailAlertStatus(v)
+		if msg == "" {
+			s.emailAlertStatus.v, s.emailAlertStatus.set = st, true
+		}
+		return msg, true
+	}
+	if v, ok := directive(line, "cleanstop"); ok {
+		return yesNoVal(v, &s.cleanStop, "cleanstop must be 'yes' or 'no'"), true
+	}
+	if v, ok := directive(line, "smtp"); ok {
+		return p.smtp(ln, v, &s.smtp), true
+	}
+	return "", false
+}
+
 // global applies one global directive; it returns an error message or "".
 func (p *parser) global(ln int, line string) string {
 	c := p.cfg
 	g := &p.st.g
+	if msg, ok := p.both(ln, line, g); ok {
+		return msg
+	}
 	if v, ok := directive(line, "checktimeout"); ok {
 		return p.positive(ln, "checktimeout", v, &g.checkTimeout, "invalid check timeout value")
 	}
@@ -380,28 +416,8 @@ func (p *parser) global(ln int, line string) string {
 		}
 		return "supervised must be 'yes' or 'no'"
 	}
-	if v, ok := directive(line, "quiescent"); ok {
-		return yesNoVal(v, &g.quiescent, "quiescent must be 'yes' or 'no'")
-	}
 	if v, ok := directive(line, "readdquiescent"); ok {
 		return yesNo(v, &c.ReaddQuiescent, "readdquiescent must be 'yes' or 'no'")
-	}
-	if v, ok := directive(line, "emailalert"); ok {
-		a, msg := readEmailAlert(v)
-		if msg == "" {
-			g.emailAlert = sval{v: a, set: true, line: ln}
-		}
-		return msg
-	}
-	if v, ok := directive(line, "emailalertfreq"); ok {
-		return p.emailFreq(ln, v, &g.emailAlertFreq)
-	}
-	if v, ok := directive(line, "emailalertstatus"); ok {
-		s, msg := parseEmailAlertStatus(v)
-		if msg == "" {
-			g.emailAlertStatus.v, g.emailAlertStatus.set = s, true
-		}
-		return msg
 	}
 	if v, ok := directive(line, "emailalertfrom"); ok {
 		if v == "" {
@@ -409,12 +425,6 @@ func (p *parser) global(ln int, line string) string {
 		}
 		c.EmailAlertFrom = v
 		return ""
-	}
-	if v, ok := directive(line, "cleanstop"); ok {
-		return yesNoVal(v, &g.cleanStop, "cleanstop must be 'yes' or 'no'")
-	}
-	if v, ok := directive(line, "smtp"); ok {
-		return p.smtp(ln, v, &g.smtp)
 	}
 	if v, ok := directive(line, "maintenancedir"); ok {
 		if v == "" {

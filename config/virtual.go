@@ -190,6 +190,9 @@ func (p *parser) vdirective(vs *vspec, ln int, cmd string) string {
 		vs.reals = append(vs.reals, rs)
 		return ""
 	}
+	if msg, ok := p.both(ln, cmd, c); ok {
+		return msg
+	}
 	if s, ok := p.quotedDir(ln, cmd, "request"); ok {
 		if s == "" {
 			return "no request string specified"
@@ -440,26 +443,6 @@ func (p *parser) vdirective(vs *vspec, ln int, cmd string) string {
 		c.fallbackCommand = sval{v: s, set: true, line: ln}
 		return ""
 	}
-	if s, ok := directive(cmd, "quiescent"); ok {
-		return yesNoVal(s, &c.quiescent, "quiescent must be 'yes' or 'no'")
-	}
-	if s, ok := directive(cmd, "emailalert"); ok {
-		a, msg := readEmailAlert(s)
-		if msg == "" {
-			c.emailAlert = sval{v: a, set: true, line: ln}
-		}
-		return msg
-	}
-	if s, ok := directive(cmd, "emailalertfreq"); ok {
-		return p.emailFreq(ln, s, &c.emailAlertFreq)
-	}
-	if s, ok := directive(cmd, "emailalertstatus"); ok {
-		st, msg := parseEmailAlertStatus(s)
-		if msg == "" {
-			c.emailAlertStatus.v, c.emailAlertStatus.set = st, true
-		}
-		return msg
-	}
 	if s, ok := quotedOrNot(cmd, "monitorfile"); ok {
 		if s == "" {
 			return "unable to open monitorfile : No such file or directory"
@@ -467,12 +450,6 @@ func (p *parser) vdirective(vs *vspec, ln int, cmd string) string {
 		v.MonitorFile = s
 		vs.monitorLn = ln
 		return ""
-	}
-	if s, ok := directive(cmd, "cleanstop"); ok {
-		return yesNoVal(s, &c.cleanStop, "cleanstop must be 'yes' or 'no'")
-	}
-	if s, ok := directive(cmd, "smtp"); ok {
-		return p.smtp(ln, s, &c.smtp)
 	}
 	if s, ok := directive(cmd, "servicename"); ok {
 		v.ServiceName = s
