@@ -53,29 +53,7 @@ func PidFile(cfgName string) string {
 // synced and renamed over path, so a reader sees either the old content or the whole new one, never an
 // empty or partial file (the Perl ldirectord leaves the file empty for a moment while it forks).
 func WritePidFile(path string, pid int) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".*")
-	if err != nil {
-		return fmt.Errorf("Can not open %s: %w", path, err)
-	}
-	_, err = fmt.Fprintf(tmp, "%d\n", pid)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := WriteFileAtomic(path, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("Can not open %s: %w", path, err)
 	}
 	return nil
