@@ -114,25 +114,6 @@ func hostPort(host string, addr netip.Addr, ipv6 bool, port string) string {
 	return h + ":" + port
 }
 
-func alertStatus(s AlertStatus) string {
-	if s == StatusAll {
-		return "all"
-	}
-	if s == 0 {
-		return "none"
-	}
-	var l []string
-	for _, x := range []struct {
-		b AlertStatus
-		n string
-	}{{StatusStarting, "starting"}, {StatusRunning, "running"}, {StatusStopping, "stopping"}, {StatusReloading, "reloading"}} {
-		if s&x.b != 0 {
-			l = append(l, x.n)
-		}
-	}
-	return strings.Join(l, ",")
-}
-
 func dumpVirtual(b *bytes.Buffer, c *Config, i int, v *Virtual, globalFB, globalEA string) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, "    "+format+"\n", a...) }
 	var vs *vspec
@@ -225,7 +206,7 @@ func dumpVirtual(b *bytes.Buffer, c *Config, i int, v *Virtual, globalFB, global
 		w("%s", vstring(v, "emailalert", v.EmailAlert))
 	}
 	w("emailalertfreq=%d", secs(v.EmailAlertFreq))
-	w("emailalertstatus=%s", alertStatus(v.EmailAlertStatus))
+	w("emailalertstatus=%s", v.EmailAlertStatus.String())
 	if v.SMTP != "" {
 		w("smtp=%s", v.SMTP)
 	}

@@ -4,6 +4,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -103,6 +104,27 @@ const (
 	StatusAll                   = StatusStarting | StatusRunning | StatusStopping | StatusReloading
 	StatusNone      AlertStatus = 0
 )
+
+// String is the emailalertstatus spelling: "all", "none", or the phases ("starting", "running", "stopping",
+// "reloading") joined by commas. A single phase is the daemon status of an e-mail or of `show`.
+func (s AlertStatus) String() string {
+	if s == StatusAll {
+		return "all"
+	}
+	if s == StatusNone {
+		return "none"
+	}
+	var l []string
+	for _, x := range []struct {
+		b AlertStatus
+		n string
+	}{{StatusStarting, "starting"}, {StatusRunning, "running"}, {StatusStopping, "stopping"}, {StatusReloading, "reloading"}} {
+		if s&x.b != 0 {
+			l = append(l, x.n)
+		}
+	}
+	return strings.Join(l, ",")
+}
 
 // Config is a parsed ldirectord.cf: the global settings and every virtual service, with every default and
 // inherited value already resolved into each Virtual.

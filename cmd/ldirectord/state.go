@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/ldirectord-go/ldirectord/config"
@@ -81,21 +80,6 @@ type realState struct {
 	InTable      bool      `json:"in_table"`
 }
 
-// phaseName is the daemon phase as the state file names it.
-func phaseName(p config.AlertStatus) string {
-	switch p {
-	case config.StatusStarting:
-		return "starting"
-	case config.StatusRunning:
-		return "running"
-	case config.StatusStopping:
-		return "stopping"
-	case config.StatusReloading:
-		return "reloading"
-	}
-	return "phase " + strconv.Itoa(int(p))
-}
-
 // stateSource is the supervisor's state and the config it runs (supervisor.SnapshotConfig).
 type stateSource func() (supervisor.Snapshot, *config.Config)
 
@@ -135,7 +119,7 @@ func (p *publisher) build(now time.Time) *stateDoc {
 		p.cfg, p.loaded = cfg, now
 	}
 	doc := &stateDoc{Version: stateVersion, PID: p.pid, Config: p.config, Started: p.started,
-		ConfigLoaded: p.loaded, Phase: phaseName(snap.Phase), Virtuals: []virtualState{}}
+		ConfigLoaded: p.loaded, Phase: snap.Phase.String(), Virtuals: []virtualState{}}
 	seen := map[string]bool{}
 	for i, vs := range snap.Virtuals {
 		var v *config.Virtual

@@ -108,21 +108,6 @@ func New(o Options) *Mailer {
 		reminders: map[string]*reminder{}}
 }
 
-// PhaseString is the Daemon-Status of a mail body: starting, running, stopping or reloading.
-func PhaseString(p config.AlertStatus) string {
-	switch p {
-	case config.StatusStarting:
-		return "starting"
-	case config.StatusRunning:
-		return "running"
-	case config.StatusStopping:
-		return "stopping"
-	case config.StatusReloading:
-		return "reloading"
-	}
-	return "UNKNOWN"
-}
-
 // Alert handles one state-change message of virtual v (the log phrase, e.g. `Deleted real server:
 // 10.0.0.2:80 (10.0.0.1:80)`) while the daemon is in phase. It keeps the reminder state (a real that went
 // down or quiescent is remembered when emailalertfreq > 0; one that came back or was purged is forgotten)
@@ -169,7 +154,7 @@ func (m *Mailer) send(v *config.Virtual, phase config.AlertStatus, subject, rser
 		subject = "[" + v.ServiceName + "] " + subject
 	}
 	body := fmt.Sprintf("ldirectord host: %s\nLog-Message: %s\nDaemon-Status: %s\n",
-		m.o.Hostname, subject, PhaseString(phase))
+		m.o.Hostname, subject, phase.String())
 	if v.ServiceName != "" || v.Comment != "" {
 		body += "\n"
 		if v.ServiceName != "" {
