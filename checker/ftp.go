@@ -18,13 +18,9 @@ import (
 var FTP Checker = Func(ftp)
 
 func ftp(ctx context.Context, t *Target) error {
-	var re interface{ Match([]byte) bool }
-	if t.Receive != "" {
-		r, err := CompileReceive(t.Receive)
-		if err != nil {
-			return err
-		}
-		re = r
+	re, err := receiveOrNil(t.Receive)
+	if err != nil {
+		return err
 	}
 	s, err := openSession(ctx, t, "ftp", false)
 	if err != nil {

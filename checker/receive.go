@@ -240,3 +240,11 @@ func escaped(p string, i int) bool {
 	}
 	return n%2 == 1
 }
+
+// receiveOrNil is CompileReceive for the checks where an empty receive means "anything": nil for "".
+func receiveOrNil(perl string) (*regexp.Regexp, error) {
+	if perl == "" {
+		return nil, nil
+	}
+	return CompileReceive(perl)
+}

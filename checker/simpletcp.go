@@ -27,13 +27,9 @@ func simpleTCP(ctx context.Context, t *Target) error {
 	if err != nil {
 		return err
 	}
-	var re interface{ Match([]byte) bool }
-	if t.Receive != "" {
-		r, err := CompileReceive(t.Receive)
-		if err != nil {
-			return err
-		}
-		re = r
+	re, err := receiveOrNil(t.Receive)
+	if err != nil {
+		return err
 	}
 	network := "tcp"
 	if t.UDP {
