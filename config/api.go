@@ -85,7 +85,17 @@ func Find(name string) (string, error) {
 
 // Load is Find, read, Parse, Resolve with DefaultResolver, and CheckFiles. The returned error is an ErrorList, or a
 // plain error for I/O problems.
-func Load(name string) (*Config, error) {
+func Load(name string) (*Config, error) { return LoadWith(name, LoadOptions{}) }
+
+// LoadOptions say how the loaded config will be used.
+type LoadOptions struct {
+	// NoLogFile: the log goes elsewhere (ldirectord -d logs to stderr), so logfile= is not opened, as
+	// ldirectord 4.12 skips that check with -d (supervised=yes skips it in any case).
+	NoLogFile bool
+}
+
+// LoadWith is Load with options.
+func LoadWith(name string, o LoadOptions) (*Config, error) {
 	path, err := Find(name)
 	if err != nil {
 		return nil, err
@@ -101,7 +111,7 @@ func Load(name string) (*Config, error) {
 	if err := c.Resolve(DefaultResolver); err != nil {
 		return nil, err
 	}
-	if err := c.CheckFiles(); err != nil {
+	if err := c.checkFiles(!o.NoLogFile); err != nil {
 		return nil, err
 	}
 	return c, nil

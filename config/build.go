@@ -376,7 +376,10 @@ func (c *Config) Resolve(r Resolver) error {
 
 // CheckFiles does what ldirectord 4.12 did with files while parsing: it opens (creating if needed) the
 // log file and every monitorfile for appending, and warns when maintenancedir does not exist.
-func (c *Config) CheckFiles() error {
+func (c *Config) CheckFiles() error { return c.checkFiles(true) }
+
+// checkFiles is CheckFiles; the log file only when logFile is set (not with ldirectord -d).
+func (c *Config) checkFiles(logFile bool) error {
 	var errs ErrorList
 	line := func(n int) int { return n }
 	var st parseState
@@ -391,7 +394,7 @@ func (c *Config) CheckFiles() error {
 		}
 		f.Close()
 	}
-	if len(c.LogFile) > 0 && c.LogFile[0] == '/' && !c.Supervised {
+	if logFile && len(c.LogFile) > 0 && c.LogFile[0] == '/' && !c.Supervised {
 		try(st.logfileLn, c.LogFile, "unable to open logfile: "+c.LogFile+": ")
 	}
 	for i, v := range c.Virtuals {

@@ -184,4 +184,18 @@ func TestFindAndLoad(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("Load: %v\nwant %s", err, want)
 	}
+
+	// A log file that cannot be opened is an error, unless the log goes elsewhere (ldirectord -d).
+	noLog := strings.Replace(src, filepath.Join(dir, "ld.log"), filepath.Join(dir, "nodir", "ld.log"), 1)
+	if err := os.WriteFile("ldgo-test.cf", []byte(noLog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load("ldgo-test.cf")
+	want = "ldgo-test.cf:2: unable to open logfile: " + filepath.Join(dir, "nodir", "ld.log") + ": No such file or directory"
+	if err == nil || err.Error() != want {
+		t.Errorf("Load: %v\nwant %s", err, want)
+	}
+	if _, err := LoadWith("ldgo-test.cf", LoadOptions{NoLogFile: true}); err != nil {
+		t.Errorf("LoadWith NoLogFile: %v", err)
+	}
 }

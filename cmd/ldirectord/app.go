@@ -108,7 +108,7 @@ func (a *app) run() int {
 		return a.initError(err.Error())
 	}
 	a.config = path
-	cfg, cfgErr := loadConfig(path)
+	cfg, cfgErr := a.loadConfig(path)
 	// The log goes where the config says; the default log file only when the config cannot be read, so a
 	// command never touches a log file the config does not use.
 	a.configureLog(cfg)
@@ -296,7 +296,7 @@ func (a *app) checkConfig() int {
 		fmt.Fprintln(a.stderr, err)
 		return 1
 	}
-	cfg, err := loadConfig(path)
+	cfg, err := a.loadConfig(path)
 	if err != nil {
 		for _, e := range errorList(err) {
 			if e.File == "" {
@@ -337,10 +337,11 @@ func (a *app) absConfig() string {
 	return a.config
 }
 
-// loadConfig reads a config as every command and every reload does: config.Load, then the checks only the
-// checkers can make (supervisor.Validate: receive= patterns Go cannot run are errors).
-func loadConfig(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+// loadConfig reads a config as every command and every reload does: config.Load (without opening
+// logfile= under -d, whose log goes to stderr), then the checks only the checkers can make
+// (supervisor.Validate: receive= patterns Go cannot run are errors).
+func (a *app) loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.LoadWith(path, config.LoadOptions{NoLogFile: a.opts.debug})
 	if err != nil {
 		return nil, err
 	}

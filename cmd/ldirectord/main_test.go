@@ -275,6 +275,14 @@ func TestCheckConfig(t *testing.T) {
 	if _, errOut, code := e.run("-d", regex, "start"); code != 2 || !strings.Contains(errOut, "invalid receive string") {
 		t.Errorf("start with an untranslatable receive: exit %d, stderr %q; want exit 2 and the error", code, errOut)
 	}
+	// -d logs to stderr, so a log file that cannot be opened does not matter (as in ldirectord 4.12).
+	nolog := e.write("nolog.cf", "logfile=\"/nonexistent-dir/ld.log\"\nvirtual=10.9.9.9:80\n\treal=127.0.0.2:80 masq\n")
+	if _, errOut, code := e.run("-t", nolog); code != 2 || errOut != nolog+":1: unable to open logfile: /nonexistent-dir/ld.log: No such file or directory\n" {
+		t.Errorf("-t with an unwritable log file: exit %d, stderr %q", code, errOut)
+	}
+	if _, errOut, code := e.run("-d", "-t", nolog); code != 0 || errOut != "" {
+		t.Errorf("-d -t with an unwritable log file: exit %d, stderr %q; want 0", code, errOut)
+	}
 	ldap := e.write("ldap.cf", "virtual=10.9.9.9:389\n\treal=127.0.0.2:389 masq\n")
 	out, errOut, code = e.run("-t", ldap)
 	if want := ldap + ":1: warning: service=ldap is checked with a TCP connect only: its protocol check is not implemented\n"; code != 0 || out != "" || errOut != want {

@@ -231,7 +231,7 @@ type running struct {
 // load is the supervisor's Options.Load: it reads the config again (by its absolute path) and, when it
 // loads, moves the log to the new logfile= and updates the alert sender.
 func (d *running) load() (*config.Config, error) {
-	cfg, err := loadConfig(d.abs)
+	cfg, err := d.a.loadConfig(d.abs)
 	if err != nil {
 		return nil, err
 	}
