@@ -35,7 +35,7 @@ Options:
 
     -d|--debug Don't start as daemon and log verbosely.
 
-    -h|--help Print user manual and exit.
+    -h|--help Print this help and exit.
 
     -v|--version Print version and exit.
 
@@ -56,10 +56,10 @@ Options:
     restart the daemon for the specified configuration. The same as stopping
     and starting.
 
-    reload the configuration file. This is only useful for modifications
-    inside a virtual server entry. It will have no effect on adding or
-    removing a virtual server block. This is the same as sending a HUP
-    signal to the running daemon.
+    reload the configuration file: virtual services and real servers that
+    were added, removed or changed are applied, everything else is left as
+    it is; a file with errors is refused and the running configuration
+    kept. This is the same as sending a HUP signal to the running daemon.
 
     status of the running daemon for the specified configuration.
 
