@@ -34,8 +34,8 @@ var services = map[string]service{
 	"dns":        {check: DNS, implemented: true, receive: true},
 	"sip":        {check: SIP, implemented: true},
 	"radius":     {check: RADIUS, implemented: true, checkTimeout: true},
-	"ldap":       {check: Connect, checkTimeout: true},
-	"ldaps":      {check: Connect, checkTimeout: true},
+	"ldap":       {check: LDAP, implemented: true, checkTimeout: true, receive: true},
+	"ldaps":      {check: LDAPS, implemented: true, checkTimeout: true, receive: true},
 	"mysql":      {check: Connect},
 	"pgsql":      {check: Connect},
 	"oracle":     {check: Connect},
@@ -57,8 +57,8 @@ func Negotiate(name string) (c Checker, ok bool) {
 func Services() []string { return append([]string(nil), serviceOrder...) }
 
 // Implemented reports whether the service's negotiate check speaks its protocol. It is false for the
-// services whose check falls back to a plain TCP connect (ldap, ldaps, mysql, pgsql, oracle); the daemon
-// warns once for those.
+// services whose check falls back to a plain TCP connect (mysql, pgsql, oracle); the daemon warns once
+// for those.
 func Implemented(name string) bool { return services[name].implemented }
 
 // UsesReceive reports whether the service's negotiate check matches receive= (see CompileReceive).

@@ -3,7 +3,9 @@ package checker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,7 +33,7 @@ func TestRegistry(t *testing.T) {
 			notImplemented = append(notImplemented, s)
 		}
 	}
-	if w := []string{"ldap", "ldaps", "mysql", "oracle", "pgsql"}; !slices.Equal(notImplemented, w) {
+	if w := []string{"mysql", "oracle", "pgsql"}; !slices.Equal(notImplemented, w) {
 		t.Errorf("not implemented: %v, want %v", notImplemented, w)
 	}
 	var checkTimeout []string
@@ -42,6 +44,20 @@ func TestRegistry(t *testing.T) {
 	}
 	if w := []string{"ldap", "ldaps", "radius"}; !slices.Equal(checkTimeout, w) {
 		t.Errorf("UsesCheckTimeout: %v, want %v", checkTimeout, w)
+	}
+	var receive []string
+	for _, s := range want {
+		if UsesReceive(s) {
+			receive = append(receive, s)
+		}
+	}
+	if w := []string{"dns", "ftp", "http", "https", "http_proxy", "ldap", "ldaps", "simpletcp"}; !slices.Equal(receive, w) {
+		t.Errorf("UsesReceive: %v, want %v", receive, w)
+	}
+	for s, c := range map[string]Checker{"ldap": LDAP, "ldaps": LDAPS} {
+		if got, _ := Negotiate(s); fmt.Sprint(got) != fmt.Sprint(c) {
+			t.Errorf("Negotiate(%q) is not %s", s, strings.ToUpper(s))
+		}
 	}
 }
 

@@ -3,7 +3,7 @@
 set -eu
 need=""
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in user-mode-linux kmod ipvsadm iproute2 ldirectord logrotate curl gcc libc6-dev; do
+for p in user-mode-linux kmod ipvsadm iproute2 ldirectord logrotate curl gcc libc6-dev slapd; do
 	have "$p" || need="$need $p"
 done
 [ -z "$need" ] && exit 0

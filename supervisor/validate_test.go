@@ -29,6 +29,10 @@ func TestValidate(t *testing.T) {
 		name: "connect checks do not match",
 		text: "virtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate\n\tchecktype=connect\n\tservice=http\n\treceive=\"(a)\\1\"\n",
 	}, {
+		name: "ldap matches receive against the DN, and is implemented (no warning)",
+		text: "virtual=10.0.0.1:389\n\treal=10.0.0.2:389 gate\n\treceive=\"(?<=dc=)x\"\n",
+		errs: []string{`t.cf:1: invalid receive string "(?<=dc=)x": lookbehind (?<=...) is not supported`},
+	}, {
 		name:     "an unimplemented protocol is a warning",
 		text:     "virtual=10.0.0.1:3306\n\treal=10.0.0.2:3306 gate\n\tlogin=\"u\"\n\trequest=\"select 1\"\n",
 		warnings: []string{"t.cf:1: service=mysql is checked with a TCP connect only: its protocol check is not implemented"},
