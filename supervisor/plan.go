@@ -43,6 +43,20 @@ type check struct {
 	members []member
 }
 
+// checkFor returns the check of key k (hash h) from byHash, adding a new one to byHash and to *list when
+// there is none yet.
+func checkFor(byHash map[uint64][]*check, list *[]*check, k unitKey, h uint64) *check {
+	for _, x := range byHash[h] {
+		if x.key == k {
+			return x
+		}
+	}
+	c := &check{key: k, hash: h}
+	byHash[h] = append(byHash[h], c)
+	*list = append(*list, c)
+	return c
+}
+
 var keySeed = maphash.MakeSeed()
 
 // hash is k's hash, computed once per real so that the maps below never hash the large key again.
@@ -55,19 +69,7 @@ func plan(cfg *config.Config) []*check {
 	for _, v := range cfg.Virtuals {
 		for ri, r := range v.Reals {
 			k := keyOf(cfg, v, r)
-			h := k.hash()
-			var c *check
-			for _, x := range byHash[h] {
-				if x.key == k {
-					c = x
-					break
-				}
-			}
-			if c == nil {
-				c = &check{key: k, hash: h}
-				byHash[h] = append(byHash[h], c)
-				checks = append(checks, c)
-			}
+			c := checkFor(byHash, &checks, k, k.hash())
 			c.members = append(c.members, member{v, r, ri})
 		}
 	}

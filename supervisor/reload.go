@@ -297,18 +297,7 @@ func (s *Supervisor) installChange(ch *change) (fresh []*unit, only map[*config.
 				}
 			}
 			if u == nil {
-				var c *check
-				for _, x := range newByHash[h] {
-					if x.key == k {
-						c = x
-						break
-					}
-				}
-				if c == nil {
-					c = &check{key: k, hash: h}
-					newByHash[h] = append(newByHash[h], c)
-					newChecks = append(newChecks, c)
-				}
+				c := checkFor(newByHash, &newChecks, k, h)
 				c.members = append(c.members, m)
 				checkOf[ci][j] = c
 				continue
