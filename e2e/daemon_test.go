@@ -288,15 +288,10 @@ func testDriftRepaired(t testing.TB, im impl) {
 	d.mustRun("start")
 	all := []string{"TCP 10.9.9.9:80 wrr", "-> 10.1.0.2:8080 Masq 1", "-> 10.1.0.3:8080 Masq 1"}
 	waitTable(t, 10*time.Second, all...)
-	for _, args := range [][]string{
-		{"-d", "-t", "10.9.9.9:80", "-r", "10.1.0.2:8080"},
-		{"-e", "-t", "10.9.9.9:80", "-r", "10.1.0.3:8080", "-m", "-w", "7"},
-		{"-a", "-t", "10.9.9.9:80", "-r", "10.1.0.6:8080", "-m", "-w", "1"},
-	} {
-		if out, err := exec.Command("ipvsadm", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ipvsadm %v: %v: %s", args, err, out)
-		}
-	}
+	ipvsadm(t,
+		[]string{"-d", "-t", "10.9.9.9:80", "-r", "10.1.0.2:8080"},
+		[]string{"-e", "-t", "10.9.9.9:80", "-r", "10.1.0.3:8080", "-m", "-w", "7"},
+		[]string{"-a", "-t", "10.9.9.9:80", "-r", "10.1.0.6:8080", "-m", "-w", "1"})
 	// The periodic resync (30 s) puts the table back.
 	waitTable(t, 40*time.Second, all...)
 }
@@ -304,14 +299,9 @@ func testDriftRepaired(t testing.TB, im impl) {
 func testCleanStop(t testing.TB, im impl) {
 	setupNet(t)
 	// A service that is not ours must survive start and stop.
-	for _, args := range [][]string{
-		{"-A", "-t", "10.9.9.10:443", "-s", "rr"},
-		{"-a", "-t", "10.9.9.10:443", "-r", "10.1.0.5:8080", "-m", "-w", "1"},
-	} {
-		if out, err := exec.Command("ipvsadm", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ipvsadm %v: %v: %s", args, err, out)
-		}
-	}
+	ipvsadm(t,
+		[]string{"-A", "-t", "10.9.9.10:443", "-s", "rr"},
+		[]string{"-a", "-t", "10.9.9.10:443", "-r", "10.1.0.5:8080", "-m", "-w", "1"})
 	foreign := []string{"TCP 10.9.9.10:443 rr", "-> 10.1.0.5:8080 Masq 1"}
 	d := im.daemon(t, "cleanstop.cf", cfg("cleanstop=yes", "real=10.1.0.2:8080 masq"))
 	d.mustRun("start")
@@ -380,4 +370,14 @@ virtual=7
 		"Added virtual server: [fd00:9::9]:80",
 		"Added virtual server: 7",
 		"Added real server: [fd00:1::3]:8080 ([fd00:9::9]:80) (Weight set to 5)")
+}
+
+// ipvsadm runs ipvsadm once per argument list, as an operator changing the table behind the daemon's back.
+func ipvsadm(t testing.TB, argLists ...[]string) {
+	t.Helper()
+	for _, args := range argLists {
+		if out, err := exec.Command("ipvsadm", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ipvsadm %v: %v: %s", args, err, out)
+		}
+	}
 }
