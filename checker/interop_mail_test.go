@@ -1,0 +1,157 @@
+package checker
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dovecotPorts are the four listeners of the test's dovecot.
+type dovecotPorts struct{ pop, pops, imap, imaps uint16 }
+
+// dovecot runs Debian's dovecot (dovecot-pop3d, dovecot-imapd) from a private config on 127.0.0.1 and ::1:
+// pop3, pop3s, imap, imaps, TLS with a self-signed certificate, a passwd-file passdb with alice (password
+// stored in plain text, so APOP works) and bob (a SHA256 hash: no APOP), mail for uid nobody in the
+// temporary directory. Failed logins are answered at once (no auth_failure_delay, no anvil penalty).
+func dovecot(t *testing.T) (*debianServer, dovecotPorts, string) {
+	t.Helper()
+	dir := serverDir(t)
+	p := freePorts(t, 4)
+	ports := dovecotPorts{pop: p[0], pops: p[1], imap: p[2], imaps: p[3]}
+	cert, key := writeCert(t, dir, "server")
+	sum := sha256.Sum256([]byte("secret"))
+	users := writeFile(t, dir, "users", "alice:{PLAIN}secret::::::\nbob:{SHA256}"+base64.StdEncoding.EncodeToString(sum[:])+"::::::\n")
+	if err := os.MkdirAll(dir+"/mail", 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir+"/mail", 0o777); err != nil {
+		t.Fatal(err)
+	}
+	listener := func(name string, port uint16, ssl bool) string {
+		s := "  inet_listener " + name + " {\n    port = " + itoa(int(port)) + "\n"
+		if ssl {
+			s += "    ssl = yes\n"
+		}
+		return s + "  }\n"
+	}
+	logFile := dir + "/dovecot.log"
+	conf := writeFile(t, dir, "dovecot.conf", `base_dir = `+dir+`/run
+state_dir = `+dir+`/state
+instance_name = ldgo-test
+log_path = `+logFile+`
+protocols = pop3 imap
+listen = 127.0.0.1, ::1
+ssl = yes
+ssl_cert = <`+cert+`
+ssl_key = <`+key+`
+disable_plaintext_auth = no
+auth_mechanisms = plain apop
+auth_failure_delay = 0
+mail_location = maildir:`+dir+`/mail/%u
+passdb {
+  driver = passwd-file
+  args = `+users+`
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=`+dir+`/mail/%u
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+service pop3-login {
+`+listener("pop3", ports.pop, false)+listener("pop3s", ports.pops, true)+`}
+service imap-login {
+`+listener("imap", ports.imap, false)+listener("imaps", ports.imaps, true)+`}
+`)
+	var addrs []string
+	for _, port := range p {
+		addrs = append(addrs, loopback4(port), loopback6(port))
+	}
+	d := startServer(t, serverSpec{
+		name: "dovecot", pkg: "dovecot-pop3d and dovecot-imapd", path: "/usr/sbin/dovecot",
+		args: []string{"-F", "-c", conf},
+		dir:  dir, logs: []string{logFile}, addrs: addrs,
+	})
+	return d, ports, logFile
+}
+
+// waitLog waits until the server's log file contains want.
+func waitLog(t *testing.T, file, want string) {
+	t.Helper()
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(file)
+		if strings.Contains(string(b), want) {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Errorf("%s does not say %q:\n%s", file, want, b)
+			return
+		}
+	}
+}
+
+// TestInteropPOPIMAPDovecot runs service=pop, pops, imap and imaps against Debian's dovecot.
+func TestInteropPOPIMAPDovecot(t *testing.T) {
+	noLeak(t)
+	d, ports, logFile := dovecot(t)
+	v4, v6 := mustAddr("127.0.0.1"), mustAddr("::1")
+	tg := func(a netip.Addr, port uint16, login, passwd string) *Target {
+		return &Target{Addr: a, Port: port, Login: login, Passwd: passwd}
+	}
+	check := func(c Checker, tg *Target) error { return c.Check(timeout(t, 5*time.Second), tg) }
+
+	t.Run("up", func(t *testing.T) {
+		for _, a := range []netip.Addr{v4, v6} {
+			// alice's password is stored in plain text: dovecot offers APOP, and the check uses it.
+			wantErr(t, check(POP, tg(a, ports.pop, "alice", "secret")), "")
+			waitLog(t, logFile, "Login: user=<alice>, method=APOP, rip="+a.String())
+			// bob's is a hash: dovecot refuses APOP for him, the check falls back to USER/PASS.
+			wantErr(t, check(POPS, tg(a, ports.pops, "bob", "secret")), "")
+			waitLog(t, logFile, "Login: user=<bob>, method=PLAIN, rip="+a.String())
+			wantErr(t, check(POP, tg(a, ports.pop, "", "")), "") // no login: the greeting decides
+			wantErr(t, check(IMAP, tg(a, ports.imap, "alice", "secret")), "")
+			wantErr(t, check(IMAPS, tg(a, ports.imaps, "bob", "secret")), "")
+			wantErr(t, check(IMAPS, tg(a, ports.imaps, "", "")), "")
+		}
+	})
+	t.Run("login refused", func(t *testing.T) {
+		label := func(name string, port uint16) string { return name + " " + loopback4(port) + ": " }
+		wantErr(t, check(POP, tg(v4, ports.pop, "alice", "wrong")), label("pop", ports.pop)+"reply to PASS: -ERR [AUTH] Authentication failed.")
+		wantErr(t, check(POPS, tg(v4, ports.pops, "nobody", "secret")), label("pops", ports.pops)+"reply to PASS: -ERR [AUTH] Authentication failed.")
+		wantErr(t, check(IMAP, tg(v4, ports.imap, "alice", "wrong")), label("imap", ports.imap)+"reply to LOGIN: a1 NO [AUTHENTICATIONFAILED] Authentication failed.")
+		wantErr(t, check(IMAPS, tg(v4, ports.imaps, "bob", "wrong")), label("imaps", ports.imaps)+"reply to LOGIN: a1 NO [AUTHENTICATIONFAILED] Authentication failed.")
+	})
+	t.Run("wrong protocol", func(t *testing.T) {
+		// A TLS check of a plain port, and a plain check of a TLS port.
+		wantErr(t, check(POPS, tg(v4, ports.pop, "", "")), "pops "+loopback4(ports.pop)+": tls handshake: peer does not speak TLS")
+		// The pop3 greeting ends in an APOP timestamp that changes with every connection.
+		err := check(IMAP, tg(v4, ports.pop, "", ""))
+		if want := "imap " + loopback4(ports.pop) + ": greeting +OK Dovecot (Debian) ready. <"; err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("error %v, want one that begins with %q", err, want)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		r := refusedTarget(t)
+		hp := hostPort(r.Addr, r.Port)
+		wantErr(t, check(POP, r), "pop "+hp+": connection refused")
+		wantErr(t, check(POPS, r), "pops "+hp+": connection refused")
+		wantErr(t, check(IMAP, r), "imap "+hp+": connection refused")
+		wantErr(t, check(IMAPS, r), "imaps "+hp+": connection refused")
+	})
+	t.Run("hang", func(t *testing.T) {
+		d.freeze(t)
+		defer d.thaw(t)
+		hangCheck(t, POP, tg(v4, ports.pop, "alice", "secret"), "pop "+loopback4(ports.pop)+": reading banner: timed out")
+		hangCheck(t, POPS, tg(v6, ports.pops, "alice", "secret"), "pops "+loopback6(ports.pops)+": tls handshake: timed out")
+		hangCheck(t, IMAP, tg(v4, ports.imap, "alice", "secret"), "imap "+loopback4(ports.imap)+": reading greeting: timed out")
+		hangCheck(t, IMAPS, tg(v6, ports.imaps, "alice", "secret"), "imaps "+loopback6(ports.imaps)+": tls handshake: timed out")
+	})
+	wantErr(t, check(IMAP, tg(v4, ports.imap, "alice", "secret")), "")
+}
