@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"net/netip"
 	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +156,106 @@ func TestInteropPOPIMAPDovecot(t *testing.T) {
 		hangCheck(t, IMAPS, tg(v6, ports.imaps, "alice", "secret"), "imaps "+loopback6(ports.imaps)+": tls handshake: timed out")
 	})
 	wantErr(t, check(IMAP, tg(v4, ports.imap, "alice", "secret")), "")
+}
+
+// postfixPorts are the smtpd listeners of the test's postfix.
+type postfixPorts struct {
+	smtp       uint16 // plain smtpd on 127.0.0.1 and ::1
+	submission uint16 // smtpd as on port 587: TLS required for mail (STARTTLS offered), as in Debian's master.cf
+	rejectAll  uint16 // smtpd_client_restrictions = reject, decided at connect time
+	rejectHELO uint16 // smtpd_helo_restrictions = reject, decided at EHLO/HELO
+}
+
+// postfix runs Debian's postfix from a private config directory: its master in the foreground (-d) with a
+// master.cf of four smtpd listeners on loopback and the two services smtpd needs before MAIL FROM
+// (proxymap, postlogd for the log file); the queue and data directories in the temporary directory.
+func postfix(t *testing.T) (*debianServer, postfixPorts) {
+	t.Helper()
+	dir := serverDir(t)
+	p := freePorts(t, 4)
+	ports := postfixPorts{smtp: p[0], submission: p[1], rejectAll: p[2], rejectHELO: p[3]}
+	cert, key := writeCert(t, dir, "server")
+	for _, sub := range []string{"queue/pid", "queue/private", "queue/public", "data"} {
+		if err := os.MkdirAll(dir+"/"+sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owner, err := user.Lookup("postfix")
+	if err != nil {
+		t.Fatalf("postfix: no user postfix (Debian package postfix): %v", err)
+	}
+	uid, _ := strconv.Atoi(owner.Uid)
+	for _, sub := range []string{"queue/private", "queue/public", "data"} {
+		if err := os.Chown(dir+"/"+sub, uid, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logFile := dir + "/maillog"
+	writeFile(t, dir, "main.cf", `compatibility_level = 3.6
+queue_directory = `+dir+`/queue
+data_directory = `+dir+`/data
+maillog_file = `+logFile+`
+maillog_file_prefixes = `+dir+`
+myhostname = mx.ldgo.test
+mydestination =
+alias_maps =
+alias_database =
+inet_interfaces = loopback-only
+smtpd_peername_lookup = no
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_tls_cert_file = `+cert+`
+smtpd_tls_key_file = `+key+`
+`)
+	smtpd := func(addr string, opts ...string) string {
+		return addr + " inet n - n - - smtpd" + strings.Join(append([]string{""}, opts...), " -o ") + "\n"
+	}
+	writeFile(t, dir, "master.cf", smtpd(loopback4(ports.smtp))+smtpd(loopback6(ports.smtp))+
+		smtpd(loopback4(ports.submission), "syslog_name=postfix/submission", "smtpd_tls_security_level=encrypt")+
+		smtpd(loopback4(ports.rejectAll), "smtpd_delay_reject=no", "smtpd_client_restrictions=reject")+
+		smtpd(loopback4(ports.rejectHELO), "smtpd_delay_reject=no", "smtpd_helo_restrictions=reject")+
+		"proxymap unix - - n - - proxymap\ntlsmgr unix - - n 1000? 1 tlsmgr\npostlog unix-dgram n - n - 1 postlogd\n")
+	d := startServer(t, serverSpec{
+		name: "postfix", pkg: "postfix", path: "/usr/lib/postfix/sbin/master", args: []string{"-c", dir, "-d"},
+		dir: dir, logs: []string{logFile},
+		addrs: []string{loopback4(ports.smtp), loopback6(ports.smtp), loopback4(ports.submission),
+			loopback4(ports.rejectAll), loopback4(ports.rejectHELO)},
+	})
+	return d, ports
+}
+
+// TestInteropSMTPPostfix runs service=smtp and submission against Debian's postfix.
+func TestInteropSMTPPostfix(t *testing.T) {
+	noLeak(t)
+	d, ports := postfix(t)
+	tg := func(a netip.Addr, port uint16) *Target { return &Target{Addr: a, Port: port} }
+	smtp, _ := Negotiate("smtp")
+	submission, _ := Negotiate("submission")
+	check := func(c Checker, tg *Target) error { return c.Check(timeout(t, 5*time.Second), tg) }
+	v4 := mustAddr("127.0.0.1")
+
+	t.Run("up", func(t *testing.T) {
+		wantErr(t, check(smtp, tg(v4, ports.smtp)), "")
+		wantErr(t, check(smtp, tg(mustAddr("::1"), ports.smtp)), "")
+		wantErr(t, check(submission, tg(v4, ports.submission)), "")
+	})
+	t.Run("wrong answer", func(t *testing.T) {
+		// smtpd_delay_reject=no: postfix rejects the client in its greeting (RFC 5321 allows a 554 greeting).
+		wantErr(t, check(smtp, tg(v4, ports.rejectAll)),
+			"smtp "+loopback4(ports.rejectAll)+": banner: 554 5.7.1 <unknown[127.0.0.1]>: Client host rejected: Access denied")
+		// EHLO refused, then HELO refused.
+		wantErr(t, check(smtp, tg(v4, ports.rejectHELO)),
+			"smtp "+loopback4(ports.rejectHELO)+": reply to HELO: 554 5.7.1 <localhost.localdomain>: Helo command rejected: Access denied")
+	})
+	t.Run("refused", func(t *testing.T) {
+		r := refusedTarget(t)
+		wantErr(t, check(smtp, r), "smtp "+hostPort(r.Addr, r.Port)+": connection refused")
+	})
+	t.Run("hang", func(t *testing.T) {
+		d.freeze(t)
+		defer d.thaw(t)
+		hangCheck(t, smtp, tg(v4, ports.smtp), "smtp "+loopback4(ports.smtp)+": reading banner: timed out")
+		hangCheck(t, submission, tg(v4, ports.submission), "smtp "+loopback4(ports.submission)+": reading banner: timed out")
+	})
+	wantErr(t, check(smtp, tg(v4, ports.smtp)), "")
 }
