@@ -19,6 +19,10 @@ type dovecotPorts struct{ pop, pops, imap, imaps uint16 }
 // pop3, pop3s, imap, imaps, TLS with a self-signed certificate, a passwd-file passdb with alice (password
 // stored in plain text, so APOP works) and bob (a SHA256 hash: no APOP), mail for uid nobody in the
 // temporary directory. Failed logins are answered at once (no auth_failure_delay, no anvil penalty).
+// disable_plaintext_auth keeps dovecot's default (yes): plain text logins only over TLS or on a "secured"
+// connection, one whose local and remote addresses are equal. A check of 127.0.0.1 comes from 127.0.0.1
+// (secured); a check of 127.0.0.2 comes from 127.0.0.1 too, so it is not, as a check from the director
+// of a real server on another host.
 func dovecot(t *testing.T) (*debianServer, dovecotPorts, string) {
 	t.Helper()
 	dir := serverDir(t)
@@ -46,11 +50,10 @@ state_dir = `+dir+`/state
 instance_name = ldgo-test
 log_path = `+logFile+`
 protocols = pop3 imap
-listen = 127.0.0.1, ::1
+listen = 127.0.0.1, 127.0.0.2, ::1
 ssl = yes
 ssl_cert = <`+cert+`
 ssl_key = <`+key+`
-disable_plaintext_auth = no
 auth_mechanisms = plain apop
 auth_failure_delay = 0
 mail_location = maildir:`+dir+`/mail/%u
@@ -74,7 +77,7 @@ service imap-login {
 `)
 	var addrs []string
 	for _, port := range p {
-		addrs = append(addrs, loopback4(port), loopback6(port))
+		addrs = append(addrs, loopback4(port), loopback6(port), "127.0.0.2:"+itoa(int(port)))
 	}
 	d := startServer(t, serverSpec{
 		name: "dovecot", pkg: "dovecot-pop3d and dovecot-imapd", path: "/usr/sbin/dovecot",
@@ -129,6 +132,20 @@ func TestInteropPOPIMAPDovecot(t *testing.T) {
 		wantErr(t, check(POPS, tg(v4, ports.pops, "nobody", "secret")), label("pops", ports.pops)+"reply to PASS: -ERR [AUTH] Authentication failed.")
 		wantErr(t, check(IMAP, tg(v4, ports.imap, "alice", "wrong")), label("imap", ports.imap)+"reply to LOGIN: a1 NO [AUTHENTICATIONFAILED] Authentication failed.")
 		wantErr(t, check(IMAPS, tg(v4, ports.imaps, "bob", "wrong")), label("imaps", ports.imaps)+"reply to LOGIN: a1 NO [AUTHENTICATIONFAILED] Authentication failed.")
+	})
+	t.Run("plaintext disallowed", func(t *testing.T) {
+		// From another address than the server's, dovecot refuses USER/PASS and LOGIN without TLS. APOP is not
+		// plain text: alice still logs in with pop, bob (no APOP) does not; pops and imaps do.
+		insecure := mustAddr("127.0.0.2")
+		label := func(name string, port uint16) string { return name + " 127.0.0.2:" + itoa(int(port)) + ": " }
+		wantErr(t, check(POP, tg(insecure, ports.pop, "alice", "secret")), "")
+		wantErr(t, check(POP, tg(insecure, ports.pop, "bob", "secret")),
+			label("pop", ports.pop)+"reply to USER: -ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.")
+		wantErr(t, check(IMAP, tg(insecure, ports.imap, "alice", "secret")),
+			label("imap", ports.imap)+"reply to LOGIN: a1 NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.")
+		wantErr(t, check(POPS, tg(insecure, ports.pops, "bob", "secret")), "")
+		wantErr(t, check(IMAPS, tg(insecure, ports.imaps, "alice", "secret")), "")
+		wantErr(t, check(IMAP, tg(insecure, ports.imap, "", "")), "") // no login: the greeting decides
 	})
 	t.Run("wrong protocol", func(t *testing.T) {
 		// A TLS check of a plain port, and a plain check of a TLS port.
