@@ -181,6 +181,7 @@ type postfixPorts struct {
 	submission uint16 // smtpd as on port 587: TLS required for mail (STARTTLS offered), as in Debian's master.cf
 	rejectAll  uint16 // smtpd_client_restrictions = reject, decided at connect time
 	rejectHELO uint16 // smtpd_helo_restrictions = reject, decided at EHLO/HELO
+	postscreen uint16 // postscreen in front of smtpd, with its greeting test enforced
 }
 
 // postfix runs Debian's postfix from a private config directory: its master in the foreground (-d) with a
@@ -189,8 +190,8 @@ type postfixPorts struct {
 func postfix(t *testing.T) (*debianServer, postfixPorts) {
 	t.Helper()
 	dir := serverDir(t)
-	p := freePorts(t, 4)
-	ports := postfixPorts{smtp: p[0], submission: p[1], rejectAll: p[2], rejectHELO: p[3]}
+	p := freePorts(t, 5)
+	ports := postfixPorts{smtp: p[0], submission: p[1], rejectAll: p[2], rejectHELO: p[3], postscreen: p[4]}
 	cert, key := writeCert(t, dir, "server")
 	for _, sub := range []string{"queue/pid", "queue/private", "queue/public", "data"} {
 		if err := os.MkdirAll(dir+"/"+sub, 0o755); err != nil {
@@ -223,6 +224,10 @@ smtpd_client_connection_count_limit = 0
 smtpd_client_connection_rate_limit = 0
 smtpd_tls_cert_file = `+cert+`
 smtpd_tls_key_file = `+key+`
+postscreen_access_list =
+postscreen_greet_action = enforce
+postscreen_greet_wait = 1s
+postscreen_cache_map = btree:$data_directory/postscreen_cache
 `)
 	smtpd := func(addr string, opts ...string) string {
 		return addr + " inet n - n - - smtpd" + strings.Join(append([]string{""}, opts...), " -o ") + "\n"
@@ -231,12 +236,13 @@ smtpd_tls_key_file = `+key+`
 		smtpd(loopback4(ports.submission), "syslog_name=postfix/submission", "smtpd_tls_security_level=encrypt")+
 		smtpd(loopback4(ports.rejectAll), "smtpd_delay_reject=no", "smtpd_client_restrictions=reject")+
 		smtpd(loopback4(ports.rejectHELO), "smtpd_delay_reject=no", "smtpd_helo_restrictions=reject")+
+		loopback4(ports.postscreen)+" inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\n"+
 		"proxymap unix - - n - - proxymap\ntlsmgr unix - - n 1000? 1 tlsmgr\npostlog unix-dgram n - n - 1 postlogd\n")
 	d := startServer(t, serverSpec{
 		name: "postfix", pkg: "postfix", path: "/usr/lib/postfix/sbin/master", args: []string{"-c", dir, "-d"},
 		dir: dir, logs: []string{logFile},
 		addrs: []string{loopback4(ports.smtp), loopback6(ports.smtp), loopback4(ports.submission),
-			loopback4(ports.rejectAll), loopback4(ports.rejectHELO)},
+			loopback4(ports.rejectAll), loopback4(ports.rejectHELO), loopback4(ports.postscreen)},
 	})
 	return d, ports
 }
@@ -255,6 +261,23 @@ func TestInteropSMTPPostfix(t *testing.T) {
 		wantErr(t, check(smtp, tg(v4, ports.smtp)), "")
 		wantErr(t, check(smtp, tg(mustAddr("::1"), ports.smtp)), "")
 		wantErr(t, check(submission, tg(v4, ports.submission)), "")
+	})
+	t.Run("postscreen", func(t *testing.T) {
+		// postscreen greets with "220-" and lets smtpd send the final "220 " only after its greeting wait
+		// (1s), if the client said nothing meanwhile. A check that gives up sooner is down; one that waits
+		// passes, and postscreen then lets the client straight through to smtpd.
+		ps := tg(v4, ports.postscreen)
+		err := smtp.Check(timeout(t, 300*time.Millisecond), ps)
+		wantErr(t, err, "smtp "+loopback4(ports.postscreen)+": reading banner: timed out")
+		var took time.Duration
+		took = elapsed(func() { err = check(smtp, ps) })
+		wantErr(t, err, "")
+		if took < 900*time.Millisecond {
+			t.Errorf("the check through postscreen took %v, less than its greeting wait of 1s", took)
+		}
+		wantErr(t, check(smtp, ps), "")
+		waitLog(t, d.spec.logs[0], "PASS NEW [127.0.0.1]")
+		waitLog(t, d.spec.logs[0], "PASS OLD [127.0.0.1]")
 	})
 	t.Run("wrong answer", func(t *testing.T) {
 		// smtpd_delay_reject=no: postfix rejects the client in its greeting (RFC 5321 allows a 554 greeting).
