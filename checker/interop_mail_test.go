@@ -12,12 +12,15 @@ import (
 	"time"
 )
 
+// carolPassword has what IMAP must quote and POP must send whole: a double quote, a backslash, a space.
+const carolPassword = `p"a\ss w0rd`
+
 // dovecotPorts are the four listeners of the test's dovecot.
 type dovecotPorts struct{ pop, pops, imap, imaps uint16 }
 
 // dovecot runs Debian's dovecot (dovecot-pop3d, dovecot-imapd) from a private config on 127.0.0.1 and ::1:
 // pop3, pop3s, imap, imaps, TLS with a self-signed certificate, a passwd-file passdb with alice (password
-// stored in plain text, so APOP works) and bob (a SHA256 hash: no APOP), mail for uid nobody in the
+// stored in plain text, so APOP works), bob and carol (SHA256 hashes: no APOP), mail for uid nobody in the
 // temporary directory. Failed logins are answered at once (no auth_failure_delay, no anvil penalty).
 // disable_plaintext_auth keeps dovecot's default (yes): plain text logins only over TLS or on a "secured"
 // connection, one whose local and remote addresses are equal. A check of 127.0.0.1 comes from 127.0.0.1
@@ -29,8 +32,11 @@ func dovecot(t *testing.T) (*debianServer, dovecotPorts, string) {
 	p := freePorts(t, 4)
 	ports := dovecotPorts{pop: p[0], pops: p[1], imap: p[2], imaps: p[3]}
 	cert, key := writeCert(t, dir, "server")
-	sum := sha256.Sum256([]byte("secret"))
-	users := writeFile(t, dir, "users", "alice:{PLAIN}secret::::::\nbob:{SHA256}"+base64.StdEncoding.EncodeToString(sum[:])+"::::::\n")
+	sha := func(pw string) string {
+		sum := sha256.Sum256([]byte(pw))
+		return "{SHA256}" + base64.StdEncoding.EncodeToString(sum[:])
+	}
+	users := writeFile(t, dir, "users", "alice:{PLAIN}secret::::::\nbob:"+sha("secret")+"::::::\ncarol:"+sha(carolPassword)+"::::::\n")
 	if err := os.MkdirAll(dir+"/mail", 0o777); err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +130,9 @@ func TestInteropPOPIMAPDovecot(t *testing.T) {
 			wantErr(t, check(IMAP, tg(a, ports.imap, "alice", "secret")), "")
 			wantErr(t, check(IMAPS, tg(a, ports.imaps, "bob", "secret")), "")
 			wantErr(t, check(IMAPS, tg(a, ports.imaps, "", "")), "")
+			// A password with a quote, a backslash and a space: IMAP-quoted for LOGIN, sent whole in PASS.
+			wantErr(t, check(IMAP, tg(a, ports.imap, "carol", carolPassword)), "")
+			wantErr(t, check(POP, tg(a, ports.pop, "carol", carolPassword)), "")
 		}
 	})
 	t.Run("login refused", func(t *testing.T) {
