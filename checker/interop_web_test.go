@@ -54,6 +54,7 @@ http {
   server {
     listen 127.0.0.1:`+p+`;
     server_name www.a.example;
+    location = /secure { return 301 https://$host:`+s+`/; }
     location / { return 200 "site A\n"; }
   }`+tlsSite("_", "default TLS site")+tlsSite("www.a.example", "TLS site A")+tlsSite("www.b.example", "TLS site B")+`
 }
@@ -117,6 +118,11 @@ func TestInteropHTTPNginx(t *testing.T) {
 		wantErr(t, check(HTTP, a), "")
 		// nginx answers /old with 301 and Location http://127.0.0.1:<port>/index.html: followed on the real.
 		wantErr(t, check(HTTP, httpT(v4, "/old", "Welcome")), "")
+		// The common redirect from http to https on the same name: followed to the real's https port, with
+		// the name as TLS server name.
+		secure := httpT(v4, "/secure", `^TLS site A, sni=www\.a\.example$`)
+		secure.VirtualHost = "www.a.example"
+		wantErr(t, check(HTTP, secure), "")
 	})
 	t.Run("wrong answer", func(t *testing.T) {
 		err := check(HTTP, httpT(v4, "/missing.html", ""))
