@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -49,13 +50,44 @@ type debianServer struct {
 // serverStartTimeout bounds a server's start: generous, the machine is shared and loaded.
 const serverStartTimeout = 30 * time.Second
 
-// startServer starts the server, waits until every one of its addresses accepts a connection, and fails
-// the test with the server's own output and logs when it cannot start. It never skips.
-func startServer(t *testing.T, spec serverSpec) *debianServer {
+// startAttempts is how often a server that exits while starting is started again, on other ports: a port
+// found free can be taken by another process before the server binds it.
+const startAttempts = 3
+
+// startServer starts the server that build describes for nports loopback ports (free on 127.0.0.1, ::1
+// and 127.0.0.2 when chosen), waits until every one of its addresses accepts a connection, and fails the
+// test with the server's own output and logs when it cannot start. It never skips. A server that exits
+// while starting is tried again with new ports, up to startAttempts times in all.
+func startServer(t *testing.T, nports int, build func(ports []uint16) serverSpec) *debianServer {
 	t.Helper()
-	if _, err := os.Stat(spec.path); err != nil {
-		t.Fatalf("%s: %s is not installed (Debian package %s): run scripts/install-deps.sh: %v", spec.name, spec.path, spec.pkg, err)
+	var failures []string
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		spec := build(serverPorts(t, nports))
+		if _, err := os.Stat(spec.path); err != nil {
+			t.Fatalf("%s: %s is not installed (Debian package %s): run scripts/install-deps.sh: %v", spec.name, spec.path, spec.pkg, err)
+		}
+		d, err := tryStartServer(t, spec)
+		if err == nil {
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("%s output and logs:\n%s", spec.name, d.logText())
+				}
+			})
+			return d
+		}
+		failures = append(failures, fmt.Sprintf("attempt %d: %v\n%s", attempt, err, d.logText()))
+		d.kill(t)
+		if !d.hasExited() {
+			break // it did not exit but never accepted: starting it again would not help
+		}
 	}
+	t.Fatalf("%s", strings.Join(failures, "\n"))
+	return nil
+}
+
+// tryStartServer starts the server and waits until each of its addresses accepts a connection. The
+// server is killed at cleanup in any case.
+func tryStartServer(t *testing.T, spec serverSpec) (*debianServer, error) {
 	argv := append([]string{spec.path}, spec.args...)
 	if spec.wrap != nil {
 		argv = spec.wrap(argv)
@@ -68,7 +100,6 @@ func startServer(t *testing.T, spec serverSpec) *debianServer {
 	defer out.Close()
 	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Dir = spec.dir
-	d.cmd.Stdin = nil
 	d.cmd.Stdout, d.cmd.Stderr = out, out // files: no copying goroutines
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if spec.unshareMount {
@@ -79,11 +110,6 @@ func startServer(t *testing.T, spec serverSpec) *debianServer {
 	}
 	go func() { d.err = d.cmd.Wait(); close(d.exited) }()
 	t.Cleanup(func() { d.kill(t) })
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("%s output and logs:\n%s", spec.name, d.logText())
-		}
-	})
 
 	deadline := time.Now().Add(serverStartTimeout)
 	for _, addr := range spec.addrs {
@@ -93,18 +119,66 @@ func startServer(t *testing.T, spec serverSpec) *debianServer {
 				c.Close()
 				break
 			}
-			select {
-			case <-d.exited:
-				t.Fatalf("%s exited while starting (%v), %s never accepted: %s\n%s", spec.name, d.err, addr, describe(err), d.logText())
-			default:
+			if d.hasExited() {
+				return d, fmt.Errorf("%s exited while starting (%v), %s never accepted: %s", spec.name, d.err, addr, describe(err))
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s did not accept on %s within %v: %s\n%s", spec.name, addr, serverStartTimeout, describe(err), d.logText())
+				return d, fmt.Errorf("%s did not accept on %s within %v: %s", spec.name, addr, serverStartTimeout, describe(err))
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	return d
+	return d, nil
+}
+
+// hasExited reports whether the server's first process has exited.
+func (d *debianServer) hasExited() bool {
+	select {
+	case <-d.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// serverPorts returns n distinct TCP ports, each free on 127.0.0.1, 127.0.0.2 and ::1 when chosen, from
+// below the kernel's ephemeral range (net.ipv4.ip_local_port_range), where no outgoing connection of
+// another test takes them as its local port.
+func serverPorts(t *testing.T, n int) []uint16 {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 12000 {
+				low = v
+			}
+		}
+	}
+	var ports []uint16
+	seen := map[int]bool{}
+	for try := 0; len(ports) < n; try++ {
+		if try == 1000 {
+			t.Fatalf("no port free on 127.0.0.1, 127.0.0.2 and ::1 in 10000-%d", low-1)
+		}
+		port := 10000 + rand.IntN(low-10000)
+		if seen[port] {
+			continue
+		}
+		seen[port] = true
+		free := true
+		for _, a := range []string{"127.0.0.1", "127.0.0.2", "::1"} {
+			l, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			ports = append(ports, uint16(port))
+		}
+	}
+	return ports
 }
 
 // signal sends sig to the server's whole process group.

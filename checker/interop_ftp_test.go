@@ -17,10 +17,17 @@ const ftpUserHash = "$6$abc$IdWKNKTJEb8LxY7CGg8YBXlvtfZzFw7Mp/r6niK9YB2mdvgY..TK
 // "vsftpd" (pam_unix). ldtest exists only for this vsftpd: it runs in a mount namespace of its own where
 // /etc/passwd and /etc/shadow are copies with ldtest added, bind-mounted over the real ones (the host's
 // files are not touched; root is needed, as for the other tests of this package).
-func vsftpd(t *testing.T, v6, local bool) (*debianServer, uint16) {
+func vsftpd(t *testing.T, v6, local bool) (d *debianServer, port uint16) {
 	t.Helper()
+	d = startServer(t, 1, func(ports []uint16) serverSpec {
+		port = ports[0]
+		return vsftpdSpec(t, port, v6, local)
+	})
+	return d, port
+}
+
+func vsftpdSpec(t *testing.T, port uint16, v6, local bool) serverSpec {
 	dir := serverDir(t)
-	port := freePorts(t, 1)[0]
 	writeFile(t, dir, "anon/welcome.msg", "Welcome to the test FTP server.\n")
 	writeFile(t, dir, "home/hello.txt", "hello, ldtest\n")
 	if err := os.Mkdir(dir+"/empty", 0o755); err != nil {
@@ -72,7 +79,7 @@ vsftpd_log_file=`+dir+`/vsftpd.log
 				`mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/shadow && shift 2 && exec "$@"`, "vsftpd-ns", p, s}, argv...)
 		}
 	}
-	return startServer(t, spec), port
+	return spec
 }
 
 // TestInteropFTPVsftpd runs service=ftp against Debian's vsftpd.

@@ -26,11 +26,19 @@ type dovecotPorts struct{ pop, pops, imap, imaps uint16 }
 // connection, one whose local and remote addresses are equal. A check of 127.0.0.1 comes from 127.0.0.1
 // (secured); a check of 127.0.0.2 comes from 127.0.0.1 too, so it is not, as a check from the director
 // of a real server on another host.
-func dovecot(t *testing.T) (*debianServer, dovecotPorts, string) {
+func dovecot(t *testing.T) (d *debianServer, ports dovecotPorts, logFile string) {
 	t.Helper()
+	d = startServer(t, 4, func(p []uint16) serverSpec {
+		ports = dovecotPorts{pop: p[0], pops: p[1], imap: p[2], imaps: p[3]}
+		spec := dovecotSpec(t, ports)
+		logFile = spec.logs[0]
+		return spec
+	})
+	return d, ports, logFile
+}
+
+func dovecotSpec(t *testing.T, ports dovecotPorts) serverSpec {
 	dir := serverDir(t)
-	p := freePorts(t, 4)
-	ports := dovecotPorts{pop: p[0], pops: p[1], imap: p[2], imaps: p[3]}
 	cert, key := writeCert(t, dir, "server")
 	sha := func(pw string) string {
 		sum := sha256.Sum256([]byte(pw))
@@ -82,15 +90,14 @@ service imap-login {
 `+listener("imap", ports.imap, false)+listener("imaps", ports.imaps, true)+`}
 `)
 	var addrs []string
-	for _, port := range p {
+	for _, port := range []uint16{ports.pop, ports.pops, ports.imap, ports.imaps} {
 		addrs = append(addrs, loopback4(port), loopback6(port), "127.0.0.2:"+itoa(int(port)))
 	}
-	d := startServer(t, serverSpec{
+	return serverSpec{
 		name: "dovecot", pkg: "dovecot-pop3d and dovecot-imapd", path: "/usr/sbin/dovecot",
 		args: []string{"-F", "-c", conf},
 		dir:  dir, logs: []string{logFile}, addrs: addrs,
-	})
-	return d, ports, logFile
+	}
 }
 
 // waitLog waits until the server's log file contains want.
@@ -196,11 +203,17 @@ type postfixPorts struct {
 // postfix runs Debian's postfix from a private config directory: its master in the foreground (-d) with a
 // master.cf of four smtpd listeners on loopback and the two services smtpd needs before MAIL FROM
 // (proxymap, postlogd for the log file); the queue and data directories in the temporary directory.
-func postfix(t *testing.T) (*debianServer, postfixPorts) {
+func postfix(t *testing.T) (d *debianServer, ports postfixPorts) {
 	t.Helper()
+	d = startServer(t, 5, func(p []uint16) serverSpec {
+		ports = postfixPorts{smtp: p[0], submission: p[1], rejectAll: p[2], rejectHELO: p[3], postscreen: p[4]}
+		return postfixSpec(t, ports)
+	})
+	return d, ports
+}
+
+func postfixSpec(t *testing.T, ports postfixPorts) serverSpec {
 	dir := serverDir(t)
-	p := freePorts(t, 5)
-	ports := postfixPorts{smtp: p[0], submission: p[1], rejectAll: p[2], rejectHELO: p[3], postscreen: p[4]}
 	cert, key := writeCert(t, dir, "server")
 	for _, sub := range []string{"queue/pid", "queue/private", "queue/public", "data"} {
 		if err := os.MkdirAll(dir+"/"+sub, 0o755); err != nil {
@@ -247,13 +260,12 @@ postscreen_cache_map = btree:$data_directory/postscreen_cache
 		smtpd(loopback4(ports.rejectHELO), "smtpd_delay_reject=no", "smtpd_helo_restrictions=reject")+
 		loopback4(ports.postscreen)+" inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\n"+
 		"proxymap unix - - n - - proxymap\ntlsmgr unix - - n 1000? 1 tlsmgr\npostlog unix-dgram n - n - 1 postlogd\n")
-	d := startServer(t, serverSpec{
+	return serverSpec{
 		name: "postfix", pkg: "postfix", path: "/usr/lib/postfix/sbin/master", args: []string{"-c", dir, "-d"},
 		dir: dir, logs: []string{logFile},
 		addrs: []string{loopback4(ports.smtp), loopback6(ports.smtp), loopback4(ports.submission),
 			loopback4(ports.rejectAll), loopback4(ports.rejectHELO), loopback4(ports.postscreen)},
-	})
-	return d, ports
+	}
 }
 
 // TestInteropSMTPPostfix runs service=smtp and submission against Debian's postfix.
@@ -273,11 +285,11 @@ func TestInteropSMTPPostfix(t *testing.T) {
 	})
 	t.Run("postscreen", func(t *testing.T) {
 		// postscreen greets with "220-" and lets smtpd send the final "220 " only after its greeting wait
-		// (1s), if the client said nothing meanwhile. A check that gives up sooner is down; one that waits
-		// passes, and postscreen then lets the client straight through to smtpd.
+		// (1s), if the client said nothing meanwhile: the check must wait for the whole greeting. postscreen
+		// then lets the client straight through to smtpd. (A check that gave up sooner might still be
+		// counted as a pass by postscreen, so none is made here.)
 		ps := tg(v4, ports.postscreen)
-		err := smtp.Check(timeout(t, 300*time.Millisecond), ps)
-		wantErr(t, err, "smtp "+loopback4(ports.postscreen)+": reading banner: timed out")
+		var err error
 		var took time.Duration
 		took = elapsed(func() { err = check(smtp, ps) })
 		wantErr(t, err, "")

@@ -12,9 +12,15 @@ import (
 // server name (SNI) it was reached by.
 func nginx(t *testing.T) (d *debianServer, http, https uint16) {
 	t.Helper()
+	d = startServer(t, 2, func(ports []uint16) serverSpec {
+		http, https = ports[0], ports[1]
+		return nginxSpec(t, http, https)
+	})
+	return d, http, https
+}
+
+func nginxSpec(t *testing.T, http, https uint16) serverSpec {
 	dir := serverDir(t)
-	ports := freePorts(t, 2)
-	http, https = ports[0], ports[1]
 	cert, key := writeCert(t, dir, "server")
 	writeFile(t, dir, "www/index.html", "<html><body>Welcome to nginx</body></html>\n")
 	p, s := itoa(int(http)), itoa(int(https))
@@ -59,20 +65,26 @@ http {
   }`+tlsSite("_", "default TLS site")+tlsSite("www.a.example", "TLS site A")+tlsSite("www.b.example", "TLS site B")+`
 }
 `)
-	d = startServer(t, serverSpec{
+	return serverSpec{
 		name: "nginx", pkg: "nginx", path: "/usr/sbin/nginx",
 		args: []string{"-p", dir, "-c", conf, "-e", dir + "/error.log"},
 		dir:  dir, logs: []string{dir + "/error.log", dir + "/access.log"},
 		addrs: []string{loopback4(http), loopback6(http), loopback4(https), loopback6(https)},
-	})
-	return d, http, https
+	}
 }
 
 // tinyproxy runs Debian's tinyproxy from a private config on 127.0.0.1.
-func tinyproxy(t *testing.T) (*debianServer, uint16) {
+func tinyproxy(t *testing.T) (d *debianServer, port uint16) {
 	t.Helper()
+	d = startServer(t, 1, func(ports []uint16) serverSpec {
+		port = ports[0]
+		return tinyproxySpec(t, port)
+	})
+	return d, port
+}
+
+func tinyproxySpec(t *testing.T, port uint16) serverSpec {
 	dir := serverDir(t)
-	port := freePorts(t, 1)[0]
 	conf := writeFile(t, dir, "tinyproxy.conf", `Port `+itoa(int(port))+`
 Listen 127.0.0.1
 Timeout 30
@@ -82,13 +94,12 @@ LogLevel Info
 LogFile "`+dir+`/tinyproxy.log"
 PidFile "`+dir+`/tinyproxy.pid"
 `)
-	d := startServer(t, serverSpec{
+	return serverSpec{
 		name: "tinyproxy", pkg: "tinyproxy", path: "/usr/bin/tinyproxy",
 		args: []string{"-d", "-c", conf},
 		dir:  dir, logs: []string{dir + "/tinyproxy.log"},
 		addrs: []string{loopback4(port)},
-	})
-	return d, port
+	}
 }
 
 // TestInteropHTTPNginx runs service=http and https against Debian's nginx.
