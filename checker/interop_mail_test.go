@@ -130,7 +130,9 @@ func TestInteropPOPIMAPDovecot(t *testing.T) {
 			// alice's password is stored in plain text: dovecot offers APOP, and the check uses it.
 			wantErr(t, check(POP, tg(a, ports.pop, "alice", "secret")), "")
 			waitLog(t, logFile, "Login: user=<alice>, method=APOP, rip="+a.String())
-			// bob's is a hash: dovecot refuses APOP for him, the check falls back to USER/PASS.
+			// bob's is a hash: dovecot refuses APOP for him, the check falls back to USER/PASS. (4.12's
+			// Mail::POP3Client means to, but first sends NOOP, which dovecot refuses before a login, and the
+			// module then gives up: bob is down for ever in 4.12.)
 			wantErr(t, check(POPS, tg(a, ports.pops, "bob", "secret")), "")
 			waitLog(t, logFile, "Login: user=<bob>, method=PLAIN, rip="+a.String())
 			wantErr(t, check(POP, tg(a, ports.pop, "", "")), "") // no login: the greeting decides
