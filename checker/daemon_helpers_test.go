@@ -336,5 +336,25 @@ func hangCheck(t *testing.T, c Checker, tg *Target, want string) {
 	}
 }
 
+// needRoot fails the test, saying why, unless it runs as root (as CI does).
+func needRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatalf("this test needs root: %s; CI runs as root", why)
+	}
+}
+
+// process finds the server's process whose name (/proc/PID/comm) is comm.
+func (d *debianServer) process(t *testing.T, comm string) int {
+	t.Helper()
+	for _, pid := range groupMembers(d.cmd.Process.Pid) {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && strings.TrimSpace(string(b)) == comm {
+			return pid
+		}
+	}
+	t.Fatalf("%s has no process named %q", d.spec.name, comm)
+	return 0
+}
+
 // refusedTarget is a target on a loopback port nothing listens on.
 func refusedTarget(t *testing.T) *Target { return closedPort(t, "tcp4") }

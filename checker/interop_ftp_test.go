@@ -85,9 +85,7 @@ vsftpd_log_file=`+dir+`/vsftpd.log
 // TestInteropFTPVsftpd runs service=ftp against Debian's vsftpd.
 func TestInteropFTPVsftpd(t *testing.T) {
 	noLeak(t)
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs root (a mount namespace for vsftpd's private /etc/passwd and /etc/shadow); CI runs as root")
-	}
+	needRoot(t, "vsftpd's local user lives in a mount namespace with a private /etc/passwd and /etc/shadow")
 	d, port := vsftpd(t, false, true)
 	_, port6 := vsftpd(t, true, false)
 	label := "ftp " + loopback4(port) + ": "

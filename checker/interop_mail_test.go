@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -21,13 +22,16 @@ type dovecotPorts struct{ pop, pops, imap, imaps uint16 }
 // dovecot runs Debian's dovecot (dovecot-pop3d, dovecot-imapd) from a private config on 127.0.0.1 and ::1:
 // pop3, pop3s, imap, imaps, TLS with a self-signed certificate, a passwd-file passdb with alice (password
 // stored in plain text, so APOP works), bob and carol (SHA256 hashes: no APOP), mail for uid nobody in the
-// temporary directory. Failed logins are answered at once (no auth_failure_delay, no anvil penalty).
+// temporary directory. Failed logins are answered at once (no auth_failure_delay, no anvil penalty). The
+// login processes serve many connections (service_count = 0, dovecot's "high-performance mode") and one of
+// each runs from the start, so they greet even while the auth process is stopped.
 // disable_plaintext_auth keeps dovecot's default (yes): plain text logins only over TLS or on a "secured"
 // connection, one whose local and remote addresses are equal. A check of 127.0.0.1 comes from 127.0.0.1
 // (secured); a check of 127.0.0.2 comes from 127.0.0.1 too, so it is not, as a check from the director
 // of a real server on another host.
 func dovecot(t *testing.T) (d *debianServer, ports dovecotPorts, logFile string) {
 	t.Helper()
+	needRoot(t, "dovecot's master runs as root and switches its logins to the users dovenull and nobody")
 	d = startServer(t, 4, func(p []uint16) serverSpec {
 		ports = dovecotPorts{pop: p[0], pops: p[1], imap: p[2], imaps: p[3]}
 		spec := dovecotSpec(t, ports)
@@ -85,8 +89,12 @@ service anvil {
   }
 }
 service pop3-login {
+  service_count = 0
+  process_min_avail = 1
 `+listener("pop3", ports.pop, false)+listener("pop3s", ports.pops, true)+`}
 service imap-login {
+  service_count = 0
+  process_min_avail = 1
 `+listener("imap", ports.imap, false)+listener("imaps", ports.imaps, true)+`}
 `)
 	var addrs []string
@@ -190,6 +198,20 @@ func TestInteropPOPIMAPDovecot(t *testing.T) {
 		hangCheck(t, IMAP, tg(v4, ports.imap, "alice", "secret"), "imap "+loopback4(ports.imap)+": reading greeting: timed out")
 		hangCheck(t, IMAPS, tg(v6, ports.imaps, "alice", "secret"), "imaps "+loopback6(ports.imaps)+": tls handshake: timed out")
 	})
+	t.Run("hang at login", func(t *testing.T) {
+		// Only dovecot's auth process stops (it runs since the logins above): greetings come, logins are
+		// never answered.
+		auth := d.process(t, "auth")
+		if err := syscall.Kill(auth, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Kill(auth, syscall.SIGCONT)
+		hangCheck(t, POP, tg(v4, ports.pop, "alice", "secret"), "pop "+loopback4(ports.pop)+": reading reply to APOP: timed out")
+		hangCheck(t, POPS, tg(v4, ports.pops, "bob", "secret"), "pops "+loopback4(ports.pops)+": reading reply to APOP: timed out")
+		hangCheck(t, IMAP, tg(v6, ports.imap, "alice", "secret"), "imap "+loopback6(ports.imap)+": reading reply to LOGIN: timed out")
+		hangCheck(t, IMAPS, tg(v4, ports.imaps, "bob", "secret"), "imaps "+loopback4(ports.imaps)+": reading reply to LOGIN: timed out")
+		wantErr(t, check(POP, tg(v4, ports.pop, "", "")), "") // no login: the greeting decides
+	})
 	wantErr(t, check(IMAP, tg(v4, ports.imap, "alice", "secret")), "")
 }
 
@@ -207,6 +229,7 @@ type postfixPorts struct {
 // (proxymap, postlogd for the log file); the queue and data directories in the temporary directory.
 func postfix(t *testing.T) (d *debianServer, ports postfixPorts) {
 	t.Helper()
+	needRoot(t, "postfix's master runs as root and its services switch to the user postfix")
 	d = startServer(t, 5, func(p []uint16) serverSpec {
 		ports = postfixPorts{smtp: p[0], submission: p[1], rejectAll: p[2], rejectHELO: p[3], postscreen: p[4]}
 		return postfixSpec(t, ports)
