@@ -2,6 +2,9 @@ package checker
 
 import (
 	"net/netip"
+	"os"
+	"os/user"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -180,43 +183,98 @@ func TestInteropHTTPNginx(t *testing.T) {
 	wantErr(t, check(HTTP, httpT(v4, "/index.html", "Welcome")), "")
 }
 
-// TestInteropHTTPProxyTinyproxy runs service=http_proxy against Debian's tinyproxy, in front of nginx.
-func TestInteropHTTPProxyTinyproxy(t *testing.T) {
+// squid runs Debian's squid from a private config in the foreground (-N) on 127.0.0.1: no disk cache, no
+// pinger (it would send ICMP), DNS only to 127.0.0.1 (the tests use IP addresses in URLs; nothing may leave
+// the host), its files in the temporary directory, which the user proxy (squid's effective user) owns.
+func squid(t *testing.T) (d *debianServer, port uint16) {
+	t.Helper()
+	needRoot(t, "squid switches to its user proxy")
+	d = startServer(t, 1, func(ports []uint16) serverSpec {
+		port = ports[0]
+		return squidSpec(t, port)
+	})
+	return d, port
+}
+
+func squidSpec(t *testing.T, port uint16) serverSpec {
+	dir := serverDir(t)
+	owner, err := user.Lookup("proxy")
+	if err != nil {
+		t.Fatalf("squid: no user proxy (Debian package squid): %v", err)
+	}
+	uid, _ := strconv.Atoi(owner.Uid)
+	if err := os.Chown(dir, uid, -1); err != nil {
+		t.Fatal(err)
+	}
+	conf := writeFile(t, dir, "squid.conf", `http_port 127.0.0.1:`+itoa(int(port))+`
+pid_filename `+dir+`/squid.pid
+cache_log `+dir+`/cache.log
+access_log stdio:`+dir+`/access.log
+coredump_dir `+dir+`
+netdb_filename none
+cache deny all
+http_access allow localhost
+http_access deny all
+visible_hostname proxy.ldgo.test
+dns_nameservers 127.0.0.1
+pinger_enable off
+shutdown_lifetime 0 seconds
+`)
+	return serverSpec{
+		name: "squid", pkg: "squid", path: "/usr/sbin/squid",
+		args: []string{"-N", "-f", conf},
+		dir:  dir, logs: []string{dir + "/cache.log", dir + "/access.log"},
+		addrs: []string{loopback4(port)},
+	}
+}
+
+// TestInteropHTTPProxy runs service=http_proxy against Debian's tinyproxy and squid, in front of nginx.
+func TestInteropHTTPProxy(t *testing.T) {
 	noLeak(t)
 	_, httpPort, _ := nginx(t)
-	d, proxyPort := tinyproxy(t)
-	v4 := mustAddr("127.0.0.1")
-	via := " via proxy " + loopback4(proxyPort)
 	origin := "http://" + loopback4(httpPort)
-	proxyT := func(request, receive string) *Target {
-		return &Target{Addr: v4, Port: proxyPort, Service: "http_proxy", Request: "/" + request, Receive: receive}
+	for _, p := range []struct {
+		name  string
+		start func(*testing.T) (*debianServer, uint16)
+		// originDown is the proxy's answer when the origin refuses connections.
+		originDown string
+	}{
+		{"tinyproxy", tinyproxy, "500 Unable to connect"},
+		{"squid", squid, "503 Service Unavailable"},
+	} {
+		t.Run(p.name, func(t *testing.T) {
+			d, proxyPort := p.start(t)
+			via := " via proxy " + loopback4(proxyPort)
+			proxyT := func(request, receive string) *Target {
+				return &Target{Addr: mustAddr("127.0.0.1"), Port: proxyPort, Service: "http_proxy", Request: "/" + request, Receive: receive}
+			}
+			check := func(tg *Target) error { return HTTPProxy.Check(timeout(t, 5*time.Second), tg) }
+			t.Run("up", func(t *testing.T) {
+				wantErr(t, check(proxyT(origin+"/index.html", "Welcome to nginx")), "")
+				wantErr(t, check(proxyT(origin+"/", "")), "")
+				// The redirect comes back through the proxy and is fetched through it.
+				wantErr(t, check(proxyT(origin+"/old", "Welcome")), "")
+			})
+			t.Run("wrong answer", func(t *testing.T) {
+				wantErr(t, check(proxyT(origin+"/missing.html", "")), "GET "+origin+"/missing.html"+via+": 404 Not Found")
+				wantErr(t, check(proxyT(origin+"/index.html", "^site A")),
+					`GET `+origin+`/index.html`+via+`: 200 OK, body does not match "^site A"`)
+				// The origin is down: the proxy says so.
+				closed := refusedTarget(t)
+				down := "http://" + hostPort(closed.Addr, closed.Port) + "/"
+				wantErr(t, check(proxyT(down, "")), "GET "+down+via+": "+p.originDown)
+			})
+			t.Run("refused", func(t *testing.T) {
+				r := refusedTarget(t)
+				r.Request = "/" + origin + "/"
+				wantErr(t, check(r), "GET "+origin+"/ via proxy "+hostPort(r.Addr, r.Port)+": connection refused")
+			})
+			t.Run("hang", func(t *testing.T) {
+				d.freeze(t)
+				defer d.thaw(t)
+				hangCheck(t, HTTPProxy, proxyT(origin+"/index.html", ""), "GET "+origin+"/index.html"+via+": reading response: timed out")
+			})
+			wantErr(t, check(proxyT(origin+"/index.html", "Welcome")), "")
+		})
 	}
-	check := func(tg *Target) error { return HTTPProxy.Check(timeout(t, 5*time.Second), tg) }
-
-	t.Run("up", func(t *testing.T) {
-		wantErr(t, check(proxyT(origin+"/index.html", "Welcome to nginx")), "")
-		wantErr(t, check(proxyT(origin+"/", "")), "")
-		// The redirect comes back through the proxy and is fetched through it.
-		wantErr(t, check(proxyT(origin+"/old", "Welcome")), "")
-	})
-	t.Run("wrong answer", func(t *testing.T) {
-		wantErr(t, check(proxyT(origin+"/missing.html", "")), "GET "+origin+"/missing.html"+via+": 404 Not Found")
-		wantErr(t, check(proxyT(origin+"/index.html", "^site A")),
-			`GET `+origin+`/index.html`+via+`: 200 OK, body does not match "^site A"`)
-		// The origin is down: the proxy says so.
-		closed := refusedTarget(t)
-		down := "http://" + hostPort(closed.Addr, closed.Port) + "/"
-		wantErr(t, check(proxyT(down, "")), "GET "+down+via+": 500 Unable to connect")
-	})
-	t.Run("refused", func(t *testing.T) {
-		r := refusedTarget(t)
-		r.Request = "/" + origin + "/"
-		wantErr(t, check(r), "GET "+origin+"/ via proxy "+hostPort(r.Addr, r.Port)+": connection refused")
-	})
-	t.Run("hang", func(t *testing.T) {
-		d.freeze(t)
-		defer d.thaw(t)
-		hangCheck(t, HTTPProxy, proxyT(origin+"/index.html", ""), "GET "+origin+"/index.html"+via+": reading response: timed out")
-	})
-	wantErr(t, check(proxyT(origin+"/index.html", "Welcome")), "")
 }
