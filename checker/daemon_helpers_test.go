@@ -76,9 +76,10 @@ func startServer(t *testing.T, nports int, build func(ports []uint16) serverSpec
 			return d
 		}
 		failures = append(failures, fmt.Sprintf("attempt %d: %v\n%s", attempt, err, d.logText()))
+		exited := d.hasExited()
 		d.kill(t)
-		if !d.hasExited() {
-			break // it did not exit but never accepted: starting it again would not help
+		if !exited {
+			break // it runs but never accepted: starting it again would not help
 		}
 	}
 	t.Fatalf("%s", strings.Join(failures, "\n"))
@@ -196,10 +197,15 @@ func (d *debianServer) freeze(t *testing.T) { d.signal(t, syscall.SIGSTOP) }
 // thaw lets a frozen server run again.
 func (d *debianServer) thaw(t *testing.T) { d.signal(t, syscall.SIGCONT) }
 
-// kill ends the server's whole process group and waits until no process of the group is left.
+// kill ends the server's whole process group and waits until no process of the group is left. The
+// group is signalled only while it is known to exist: before its leader is reaped, or while a member is
+// seen (a process group's number is not reused while any member lives), so a second kill, or one after
+// the server died by itself, never reaches another process that got the same number later.
 func (d *debianServer) kill(t *testing.T) {
 	pgid := d.cmd.Process.Pid
-	syscall.Kill(-pgid, syscall.SIGKILL)
+	if !d.hasExited() {
+		syscall.Kill(-pgid, syscall.SIGKILL)
+	}
 	select {
 	case <-d.exited:
 	case <-time.After(serverStartTimeout):
