@@ -16,6 +16,9 @@ import (
 // carolPassword has what IMAP must quote and POP must send whole: a double quote, a backslash, a space.
 const carolPassword = `p"a\ss w0rd`
 
+// davePassword is UTF-8, outside the 7-bit text of an RFC 3501 quoted string.
+const davePassword = "pässwörd"
+
 // dovecotPorts are the four listeners of the test's dovecot.
 type dovecotPorts struct{ pop, pops, imap, imaps uint16 }
 
@@ -48,7 +51,7 @@ func dovecotSpec(t *testing.T, ports dovecotPorts) serverSpec {
 		sum := sha256.Sum256([]byte(pw))
 		return "{SHA256}" + base64.StdEncoding.EncodeToString(sum[:])
 	}
-	users := writeFile(t, dir, "users", "alice:{PLAIN}secret::::::\nbob:"+sha("secret")+"::::::\ncarol:"+sha(carolPassword)+"::::::\n")
+	users := writeFile(t, dir, "users", "alice:{PLAIN}secret::::::\nbob:"+sha("secret")+"::::::\ncarol:"+sha(carolPassword)+"::::::\ndave:"+sha(davePassword)+"::::::\n")
 	if err := os.MkdirAll(dir+"/mail", 0o777); err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +153,8 @@ func TestInteropPOPIMAPDovecot(t *testing.T) {
 			// A password with a quote, a backslash and a space: IMAP-quoted for LOGIN, sent whole in PASS.
 			wantErr(t, check(IMAP, tg(a, ports.imap, "carol", carolPassword)), "")
 			wantErr(t, check(POP, tg(a, ports.pop, "carol", carolPassword)), "")
+			wantErr(t, check(IMAP, tg(a, ports.imap, "dave", davePassword)), "")
+			wantErr(t, check(POP, tg(a, ports.pop, "dave", davePassword)), "")
 		}
 	})
 	t.Run("login refused", func(t *testing.T) {
