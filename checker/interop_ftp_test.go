@@ -69,8 +69,9 @@ vsftpd_log_file=`+dir+`/vsftpd.log
 			t.Fatalf("reading /etc/shadow (this test needs root): %v", err)
 		}
 		p := writeFile(t, dir, "etc/passwd", string(passwd)+"ldtest:x:64123:65534:ldirectord test:"+dir+"/home:/bin/sh\n")
-		s := writeFile(t, dir, "etc/shadow", string(shadow)+"ldtest:"+ftpUserHash+":20000:0:99999:7:::\n")
-		if err := os.Chmod(s, 0o600); err != nil {
+		// The copy of /etc/shadow is never readable by others, not even for a moment.
+		s := dir + "/etc/shadow"
+		if err := os.WriteFile(s, append(shadow, "ldtest:"+ftpUserHash+":20000:0:99999:7:::\n"...), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		spec.unshareMount = true
@@ -115,7 +116,6 @@ func TestInteropFTPVsftpd(t *testing.T) {
 		wantErr(t, check(ftpT("", "", "/missing.txt", "")), label+"reply to RETR: 550 Failed to open file.")
 		wantErr(t, check(ftpT("", "", "/welcome.msg", "^Goodbye")), label+`RETR /welcome.msg: contents do not match "^Goodbye"`)
 		wantErr(t, check(ftpT("", "", "", "Welcome")), label+"receive is set but request names no file")
-		// A directory is not a file.
 		wantErr(t, check(ftpT("ldtest", "secret", "/", "x")), label+"receive is set but request names no file")
 	})
 	t.Run("refused", func(t *testing.T) {
