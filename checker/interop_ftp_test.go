@@ -44,7 +44,7 @@ func vsftpdSpec(t *testing.T, port uint16, v6, local bool) serverSpec {
 background=NO
 anonymous_enable=YES
 anon_root=`+dir+`/anon
-local_enable=`+map[bool]string{true: "YES", false: "NO"}[local]+`
+local_enable=`+yesNo(local)+`
 chroot_local_user=YES
 pam_service_name=vsftpd
 write_enable=NO
@@ -136,4 +136,12 @@ func TestInteropFTPVsftpd(t *testing.T) {
 			t.Errorf("vsftpd.log does not say %q:\n%s", want, log)
 		}
 	}
+}
+
+// yesNo is a vsftpd boolean.
+func yesNo(b bool) string {
+	if b {
+		return "YES"
+	}
+	return "NO"
 }

@@ -28,10 +28,14 @@ func nginxSpec(t *testing.T, http, https uint16) serverSpec {
 	writeFile(t, dir, "www/index.html", "<html><body>Welcome to nginx</body></html>\n")
 	p, s := itoa(int(http)), itoa(int(https))
 	tlsSite := func(name, answer string) string {
+		opts := " ssl"
+		if name == "_" {
+			opts += " default_server"
+		}
 		return `
   server {
-    listen 127.0.0.1:` + s + ` ssl` + map[bool]string{true: " default_server", false: ""}[name == "_"] + `;
-    listen [::1]:` + s + ` ssl` + map[bool]string{true: " default_server", false: ""}[name == "_"] + `;
+    listen 127.0.0.1:` + s + opts + `;
+    listen [::1]:` + s + opts + `;
     server_name ` + name + `;
     ssl_certificate ` + cert + `;
     ssl_certificate_key ` + key + `;
