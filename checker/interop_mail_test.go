@@ -23,8 +23,9 @@ const davePassword = "pässwörd"
 type dovecotPorts struct{ pop, pops, imap, imaps uint16 }
 
 // dovecot runs Debian's dovecot (dovecot-pop3d, dovecot-imapd) from a private config on 127.0.0.1 and ::1:
-// pop3, pop3s, imap, imaps, TLS with a self-signed certificate, a passwd-file passdb with alice (password
-// stored in plain text, so APOP works), bob and carol (SHA256 hashes: no APOP), mail for uid nobody in the
+// pop3, pop3s, imap, imaps, TLS with a self-signed certificate, the SASL mechanisms mechs ("plain apop",
+// "plain cram-md5"), a passwd-file passdb with alice (password stored in plain text, so APOP and CRAM-MD5
+// work), bob, carol and dave (SHA256 hashes: no APOP, no CRAM-MD5), mail for uid nobody in the
 // temporary directory. Failed logins are answered at once (no auth_failure_delay, no anvil penalty). The
 // login processes serve many connections (service_count = 0, dovecot's "high-performance mode") and one of
 // each runs from the start, so they greet even while the auth process is stopped.
@@ -32,19 +33,19 @@ type dovecotPorts struct{ pop, pops, imap, imaps uint16 }
 // connection, one whose local and remote addresses are equal. A check of 127.0.0.1 comes from 127.0.0.1
 // (secured); a check of 127.0.0.2 comes from 127.0.0.1 too, so it is not, as a check from the director
 // of a real server on another host.
-func dovecot(t *testing.T) (d *debianServer, ports dovecotPorts, logFile string) {
+func dovecot(t *testing.T, mechs string) (d *debianServer, ports dovecotPorts, logFile string) {
 	t.Helper()
 	needRoot(t, "dovecot's master runs as root and switches its logins to the users dovenull and nobody")
 	d = startServer(t, 4, func(p []uint16) serverSpec {
 		ports = dovecotPorts{pop: p[0], pops: p[1], imap: p[2], imaps: p[3]}
-		spec := dovecotSpec(t, ports)
+		spec := dovecotSpec(t, ports, mechs)
 		logFile = spec.logs[0]
 		return spec
 	})
 	return d, ports, logFile
 }
 
-func dovecotSpec(t *testing.T, ports dovecotPorts) serverSpec {
+func dovecotSpec(t *testing.T, ports dovecotPorts, mechs string) serverSpec {
 	dir := serverDir(t)
 	cert, key := writeCert(t, dir, "server")
 	sha := func(pw string) string {
@@ -75,7 +76,7 @@ listen = 127.0.0.1, 127.0.0.2, ::1
 ssl = yes
 ssl_cert = <`+cert+`
 ssl_key = <`+key+`
-auth_mechanisms = plain apop
+auth_mechanisms = `+mechs+`
 auth_failure_delay = 0
 mail_location = maildir:`+dir+`/mail/%u
 passdb {
@@ -129,7 +130,7 @@ func waitLog(t *testing.T, file, want string) {
 // TestInteropPOPIMAPDovecot runs service=pop, pops, imap and imaps against Debian's dovecot.
 func TestInteropPOPIMAPDovecot(t *testing.T) {
 	noLeak(t)
-	d, ports, logFile := dovecot(t)
+	d, ports, logFile := dovecot(t, "plain apop")
 	v4, v6 := mustAddr("127.0.0.1"), mustAddr("::1")
 	tg := func(a netip.Addr, port uint16, login, passwd string) *Target {
 		return &Target{Addr: a, Port: port, Login: login, Passwd: passwd}
@@ -218,6 +219,27 @@ func TestInteropPOPIMAPDovecot(t *testing.T) {
 		wantErr(t, check(POP, tg(v4, ports.pop, "", "")), "") // no login: the greeting decides
 	})
 	wantErr(t, check(IMAP, tg(v4, ports.imap, "alice", "secret")), "")
+}
+
+// TestInteropPOPCRAMMD5Dovecot runs service=pop against a dovecot that offers CRAM-MD5 and no APOP.
+func TestInteropPOPCRAMMD5Dovecot(t *testing.T) {
+	noLeak(t)
+	_, ports, logFile := dovecot(t, "plain cram-md5")
+	tg := func(a string, login, passwd string) *Target {
+		return &Target{Addr: mustAddr(a), Port: ports.pop, Login: login, Passwd: passwd}
+	}
+	check := func(tg *Target) error { return POP.Check(timeout(t, 5*time.Second), tg) }
+	// alice's password is in plain text: CRAM-MD5 works, even where plain text logins are disallowed.
+	wantErr(t, check(tg("127.0.0.1", "alice", "secret")), "")
+	waitLog(t, logFile, "Login: user=<alice>, method=CRAM-MD5, rip=127.0.0.1, lip=127.0.0.1")
+	wantErr(t, check(tg("127.0.0.2", "alice", "secret")), "")
+	waitLog(t, logFile, "Login: user=<alice>, method=CRAM-MD5, rip=127.0.0.1, lip=127.0.0.2")
+	// bob's is a hash: CRAM-MD5 is refused, USER/PASS follows where plain text is allowed.
+	wantErr(t, check(tg("127.0.0.1", "bob", "secret")), "")
+	waitLog(t, logFile, "Login: user=<bob>, method=PLAIN, rip=127.0.0.1, lip=127.0.0.1")
+	wantErr(t, check(tg("127.0.0.2", "bob", "secret")),
+		"pop 127.0.0.2:"+itoa(int(ports.pop))+": reply to USER: -ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.")
+	wantErr(t, check(tg("127.0.0.1", "alice", "wrong")), "pop "+loopback4(ports.pop)+": reply to PASS: -ERR [AUTH] Authentication failed.")
 }
 
 // postfixPorts are the smtpd listeners of the test's postfix.
