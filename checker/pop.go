@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"io"
 	"regexp"
 	"strings"
 )
@@ -137,7 +138,10 @@ func (s *session) popCRAMMD5(login, passwd string) (line string, offered bool, e
 	mac := hmac.New(md5.New, []byte(passwd))
 	mac.Write(c)
 	response := base64.StdEncoding.EncodeToString([]byte(login + " " + hex.EncodeToString(mac.Sum(nil))))
-	line, err = s.popOK(response, "reply to the CRAM-MD5 response")
+	if _, err := io.WriteString(s.rw, response+"\r\n"); err != nil {
+		return "", true, failf(err, "%s: sending the CRAM-MD5 response", s.label)
+	}
+	line, err = s.popOK("", "reply to the CRAM-MD5 response")
 	return line, true, err
 }
 
