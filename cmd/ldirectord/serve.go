@@ -24,7 +24,8 @@ import (
 // program as a daemon and returning once it reports that it is running.
 func (a *app) start(cfg *config.Config) int {
 	a.warnings(cfg, !a.opts.debug)
-	if a.opts.debug || cfg.Supervised {
+	// Under systemd's Type=notify the process systemd started must be the daemon.
+	if a.opts.debug || cfg.Supervised || daemon.Notified() {
 		a.log.Infof("Starting %s with pid: %d", Version, os.Getpid())
 		return a.serve(cfg)
 	}
@@ -138,7 +139,8 @@ func (a *app) serve(cfg *config.Config) int {
 	defer stopState()
 
 	a.child.Ready()
-	daemon.Notify("READY=1")
+	var notify notifier
+	go notify.ready(ctx, sup)
 	a.instances(cfg.Execute, "start")
 
 	var (
@@ -159,9 +161,11 @@ loop:
 				go func() {
 					reloading.Lock()
 					defer reloading.Unlock()
+					notify.reloading()
 					if sup.Reload() == nil {
 						d.reloaded()
 					}
+					notify.reloaded()
 				}()
 			default:
 				if termSig != "" {
@@ -171,7 +175,7 @@ loop:
 					return a.exit(1, "Exit Handler Repeatedly Called")
 				}
 				termSig = sigName(s)
-				daemon.Notify("STOPPING=1")
+				notify.stopped()
 				go func() {
 					d.mu.Lock()
 					execute := d.cfg.Execute

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ldirectord-go/ldirectord/internal/daemon"
+)
+
+// TestSystemdNotify runs `ldirectord start` as systemd's Type=notify unit does (examples/ldirectord.service):
+// with $NOTIFY_SOCKET it stays in the foreground as the process systemd started, and tells systemd
+// READY=1 once the first checks have programmed the table, RELOADING=1 and READY=1 around a reload (SIGHUP,
+// the unit's ExecReload), and STOPPING=1 on SIGTERM, in that order and nothing else.
+func TestSystemdNotify(t *testing.T) {
+	e := newEnv(t)
+	sock := filepath.Join(e.dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	real := backend(t, "127.0.0.1:0")
+	cfg := goodConfig(e, "web.cf", real)
+	logf := filepath.Join(e.dir, "web.cf.log")
+
+	e.extra = []string{daemon.NotifySocketEnv + "=" + sock}
+	c := e.cmd("--dry-run", cfg, "start")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+	defer c.Process.Kill()
+
+	next := func(what string) string {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		buf := make([]byte, 4096)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v (log:\n%s)", what, err, strings.Join(logLines(t, logf), "\n"))
+		}
+		return string(buf[:n])
+	}
+
+	if got := next("READY=1"); got != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1", got)
+	}
+	// Ready means running: the first check is done and the table programmed from it.
+	if lines := logLines(t, logf); !contains(lines, "Added real server: "+real+" (10.9.9.9:80) (Weight set to 1)") {
+		t.Errorf("READY=1 before the real server was added; log:\n%s", strings.Join(lines, "\n"))
+	}
+	// The process systemd started is the daemon: no fork, its pid in the pid file.
+	if pid, _, _ := daemon.ReadPidFile(daemonPidFile(e, "web.cf")); pid != c.Process.Pid {
+		t.Errorf("pid file has %d, the started process is %d", pid, c.Process.Pid)
+	}
+
+	if err := c.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	got := next("RELOADING=1")
+	m := regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=(\d+)$`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatalf("notification after SIGHUP %q, want RELOADING=1 and MONOTONIC_USEC", got)
+	}
+	var ts unix.Timespec
+	if usec, _ := strconv.ParseInt(m[1], 10, 64); usec <= 0 {
+		t.Errorf("MONOTONIC_USEC=%s", m[1])
+	} else if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) == nil && usec > ts.Nano()/1000 {
+		t.Errorf("MONOTONIC_USEC=%d is later than now (%d): not CLOCK_MONOTONIC", usec, ts.Nano()/1000)
+	}
+	if got := next("READY=1 after the reload"); got != "READY=1" {
+		t.Fatalf("notification after the reload %q, want READY=1", got)
+	}
+	waitLog(t, logf, "Reloading Linux Director Daemon config on signal")
+
+	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if got := next("STOPPING=1"); got != "STOPPING=1" {
+		t.Fatalf("notification after SIGTERM %q, want STOPPING=1", got)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("daemon exit: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not exit after SIGTERM")
+	}
+	conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := conn.Read(make([]byte, 4096)); err == nil {
+		t.Errorf("a notification after STOPPING=1 (%d bytes)", n)
+	}
+	waitLog(t, logf, "Linux Director Daemon terminated on signal: TERM")
+}
