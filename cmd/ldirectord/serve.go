@@ -105,7 +105,7 @@ func (a *app) serve(cfg *config.Config) int {
 	defer cancel()
 	var client ipvsctl.Client
 	if a.opts.dryRun {
-		client = newDryRun(ipvsctl.NewFake(), a.log)
+		client = ipvsctl.NewDryRun(ipvsctl.NewFake(), a.log.Infof)
 	} else {
 		var err error
 		if client, err = newKernelClient(ctx); err != nil {
