@@ -122,7 +122,7 @@ func (s *Supervisor) install(ch *change) (fresh []*unit, only map[*config.Virtua
 			}
 			k, h := vc.keys[j], vc.hashes[j]
 			if vc.prev[j] != nil { // carried over, but not found running: planned as new
-				k = keyOf(cfg, v, r)
+				k = keyOf(v, r)
 				h = k.hash()
 			}
 			for _, x := range s.units[h] {

@@ -51,7 +51,7 @@ func (s *Supervisor) Reload() error {
 	case stopped:
 		return ErrStopped
 	case !started:
-		cfg, err := s.opts.Load()
+		cfg, err := s.load()
 		if err != nil {
 			s.logConfigErrors(err)
 			return err
@@ -113,7 +113,11 @@ func (s *Supervisor) load() (*config.Config, error) {
 	if s.opts.Load == nil {
 		return nil, errors.New("supervisor: no Load function")
 	}
-	return s.opts.Load()
+	cfg, err := s.opts.Load()
+	if err == nil {
+		err = checkResolved(cfg)
+	}
+	return cfg, err
 }
 
 // requestLoad queues a load for the owner, which must not wait: when the queue is full, a load that will

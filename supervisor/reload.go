@@ -106,7 +106,7 @@ func prepare(gen uint64, base *config.Config, running []*config.Virtual, cfg *co
 		vc.hashes = make([]uint64, len(v.Reals))
 		for j, r := range v.Reals {
 			if vc.prev[j] == nil {
-				vc.keys[j] = keyOf(cfg, v, r)
+				vc.keys[j] = keyOf(v, r)
 				vc.hashes[j] = vc.keys[j].hash()
 			}
 		}
@@ -124,7 +124,7 @@ func (ch *change) everything() *change {
 		vc := &vchange{v: v, prev: make([]*config.Real, len(v.Reals)), keys: make([]unitKey, len(v.Reals)),
 			hashes: make([]uint64, len(v.Reals))}
 		for j, r := range v.Reals {
-			vc.keys[j] = keyOf(ch.cfg, v, r)
+			vc.keys[j] = keyOf(v, r)
 			vc.hashes[j] = vc.keys[j].hash()
 		}
 		ch.changed[i] = vc

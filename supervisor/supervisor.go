@@ -168,6 +168,9 @@ func New(cfg *config.Config, o Options) (*Supervisor, error) {
 	if o.Log == nil {
 		return nil, errors.New("supervisor: no logger")
 	}
+	if err := checkResolved(cfg); err != nil {
+		return nil, err
+	}
 	o.setDefaults()
 	s := &Supervisor{
 		opts:     o,

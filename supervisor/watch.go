@@ -34,9 +34,6 @@ func (s *Supervisor) watchConfig(ctx context.Context) {
 	w := &watcher{cancel: cancel, done: make(chan struct{})}
 	s.watcher = w
 	interval := cfg.CheckInterval
-	if interval <= 0 {
-		interval = 10 * time.Second
-	}
 	go func() {
 		defer close(w.done)
 		s.watch(wctx, cfg.File, interval)
