@@ -17,8 +17,10 @@ const readyPoll = 50 * time.Millisecond
 // RELOADING=1 and READY=1 around a reload, STOPPING=1 when it stops. Nothing is sent after STOPPING=1.
 // Without $NOTIFY_SOCKET it sends nothing.
 type notifier struct {
-	mu       sync.Mutex
-	stopping bool
+	mu        sync.Mutex
+	readySent bool // READY=1 was sent: the supervisor runs
+	reloads   int  // reloads in flight
+	stopping  bool
 }
 
 func (n *notifier) send(state string) {
@@ -28,6 +30,7 @@ func (n *notifier) send(state string) {
 		return
 	}
 	n.stopping = state == "STOPPING=1"
+	n.readySent = n.readySent || state == "READY=1"
 	daemon.Notify(state)
 }
 
@@ -57,7 +60,33 @@ func (n *notifier) ready(ctx context.Context, r runner) {
 	n.send("READY=1")
 }
 
-// reloading and reloaded bracket a reload.
-func (n *notifier) reloading() { n.send(daemon.Reloading()) }
-func (n *notifier) reloaded()  { n.send("READY=1") }
-func (n *notifier) stopped()   { n.send("STOPPING=1") }
+// reload asks r to reload its config. When systemd watches and the daemon is ready, it waits for the
+// reload to be done and brackets it with RELOADING=1 and READY=1 (once for reloads that overlap);
+// otherwise it only asks (a runner that cannot say when its reload is done, such as a test stand-in,
+// is only asked, and so is one that is still starting: systemd waits for READY=1 then anyway).
+func (n *notifier) reload(r runner) {
+	w, ok := r.(interface{ Reload() error })
+	n.mu.Lock()
+	notify := ok && daemon.Notified() && n.readySent && !n.stopping
+	if notify {
+		if n.reloads == 0 {
+			daemon.Notify(daemon.Reloading())
+		}
+		n.reloads++
+	}
+	n.mu.Unlock()
+	if !notify {
+		r.RequestReload()
+		return
+	}
+	w.Reload() // every error is logged by the supervisor
+	n.mu.Lock()
+	n.reloads--
+	if n.reloads == 0 && !n.stopping {
+		daemon.Notify("READY=1")
+	}
+	n.mu.Unlock()
+}
+
+// stopped sends STOPPING=1.
+func (n *notifier) stopped() { n.send("STOPPING=1") }

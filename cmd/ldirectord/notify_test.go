@@ -18,7 +18,7 @@ import (
 // TestSystemdNotify runs `ldirectord start` as systemd's Type=notify unit does (examples/ldirectord.service):
 // with $NOTIFY_SOCKET it stays in the foreground as the process systemd started, and tells systemd
 // READY=1 once the first checks have programmed the table, RELOADING=1 and READY=1 around a reload (SIGHUP,
-// the unit's ExecReload), and STOPPING=1 on SIGTERM, in that order and nothing else.
+// the unit's ExecReload; also one that fails), and STOPPING=1 on SIGTERM, in that order and nothing else.
 func TestSystemdNotify(t *testing.T) {
 	e := newEnv(t)
 	sock := filepath.Join(e.dir, "notify")
@@ -81,6 +81,19 @@ func TestSystemdNotify(t *testing.T) {
 		t.Fatalf("notification after the reload %q, want READY=1", got)
 	}
 	waitLog(t, logf, "Reloading Linux Director Daemon config on signal")
+
+	// A reload that fails (a config with an error) ends too: READY=1, on the running config.
+	e.write("web.cf", "bogus=1\n")
+	if err := c.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if got := next("RELOADING=1 of the failing reload"); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") {
+		t.Fatalf("notification after the second SIGHUP %q, want RELOADING=1", got)
+	}
+	if got := next("READY=1 after the failed reload"); got != "READY=1" {
+		t.Fatalf("notification after the failed reload %q, want READY=1", got)
+	}
+	waitLog(t, logf, "Configuration file '"+cfg+"' not reloaded: keeping the running configuration")
 
 	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
