@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -27,9 +30,23 @@ func TestSystemdNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	real := backend(t, "127.0.0.1:0")
-	cfg := goodConfig(e, "web.cf", real)
+	// A real server whose check takes a second: READY=1 must wait for it.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Second)
+		fmt.Fprintln(w, "ok")
+	}))
+	defer srv.Close()
+	real := srv.Listener.Addr().String()
 	logf := filepath.Join(e.dir, "web.cf.log")
+	cfg := e.write("web.cf", fmt.Sprintf(`logfile="%s"
+checkinterval=5
+virtual=10.9.9.9:80
+	real=%s masq
+	service=http
+	request="/"
+	receive="ok"
+	negotiatetimeout=10
+`, logf, real))
 
 	e.extra = []string{daemon.NotifySocketEnv + "=" + sock}
 	c := e.cmd("--dry-run", cfg, "start")
