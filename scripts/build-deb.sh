@@ -108,6 +108,9 @@ Description: Monitors virtual services provided by LVS (Go implementation)
  log lines, with concurrent checks, reloads that only touch what changed
  and "ldirectord -t" to check a configuration. It replaces Debian's Perl
  package of the same name.
+ .
+ It can serve Prometheus metrics (metrics= in ldirectord.cf); nothing else
+ needs to be installed for them.
 CONTROL
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -print | sed 's|^\./||' | sort | xargs md5sum) >"$root/DEBIAN/md5sums"
 chmod 644 "$root/DEBIAN/md5sums" "$root/DEBIAN/conffiles" "$root/DEBIAN/control"
