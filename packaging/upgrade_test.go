@@ -91,7 +91,9 @@ rm -f root/var/lib/man-db/auto-update`, ov, debFile))
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	if out, _ := in("dpkg-query", "-W", "-f", "${Version} ${Status}", "ldirectord"); out != "1:4.12.0-2 install ok installed" {
+	out, _ := in("dpkg-query", "-W", "-f", "${Version} ${Status}", "ldirectord")
+	perlVersion, status, _ := strings.Cut(out, " ")
+	if !strings.HasPrefix(perlVersion, "1:") || status != "install ok installed" {
 		t.Fatalf("the Perl ldirectord in the copy: %q", out)
 	}
 	if err := os.WriteFile(filepath.Join(root, "etc/ha.d/ldirectord.cf"), []byte(userConfig), 0o644); err != nil {
@@ -99,12 +101,13 @@ rm -f root/var/lib/man-db/auto-update`, ov, debFile))
 	}
 
 	deb := "/tmp/deb/" + filepath.Base(debFile)
-	out, err := in("apt-get", "install", "-y", "-o", "Dpkg::Use-Pty=0", deb)
+	var err error
+	out, err = in("apt-get", "install", "-y", "-o", "Dpkg::Use-Pty=0", deb)
 	if err != nil {
 		t.Fatalf("apt-get install %s: %v\n%s", deb, err, out)
 	}
 	t.Logf("apt-get install ./%s:\n%s", filepath.Base(deb), out)
-	if want := "Unpacking ldirectord (2:" + v + ") over (1:4.12.0-2)"; !strings.Contains(out, want) {
+	if want := "Unpacking ldirectord (2:" + v + ") over (" + perlVersion + ")"; !strings.Contains(out, want) {
 		t.Errorf("apt did not replace the Perl package in place (%q)", want)
 	}
 	if strings.Contains(out, "Configuration file") || strings.Contains(out, "conffile") {
