@@ -35,14 +35,15 @@ virtual=10.9.9.9:80
 // TestKernelPacemaker runs Pacemaker's resource agent ocf:heartbeat:ldirectord against this ldirectord in a
 // real kernel, pointed at the binary and config with its own parameters (OCF_RESKEY_ldirectord,
 // OCF_RESKEY_configfile): each action with the OCF exit code it must give and the kernel table it must
-// leave, then the agent's conformance tool ocf-tester.
+// leave, then the agent's conformance tool ocf-tester. The same boot runs the sandbox tests
+// (sandbox_test.go), to boot one kernel less.
 func TestKernelPacemaker(t *testing.T) {
 	o := uml.DefaultTestOptions()
 	o.Modules = append(o.Modules, "veth")
-	o.Timeout = 4 * time.Minute
+	o.Timeout = 5 * time.Minute
 	if !uml.InGuest() {
 		for _, p := range []struct{ path, pkg string }{{ocfAgent, "resource-agents"}, {ocfTester, "resource-agents"},
-			{"/usr/bin/xmllint", "libxml2-utils"}} {
+			{"/usr/bin/xmllint", "libxml2-utils"}, {"/usr/bin/setpriv", "util-linux"}} {
 			if _, err := os.Stat(p.path); err != nil {
 				t.Fatalf("%s is missing (Debian package %s; make deps installs it): %v", p.path, p.pkg, err)
 			}
@@ -50,8 +51,10 @@ func TestKernelPacemaker(t *testing.T) {
 		o.Env = append(o.Env, binEnv+"="+buildBinary(t))
 	}
 	uml.RunTestsWith(t, o, map[string]func(t *testing.T){
-		"Actions":   testOCFActions,
-		"OCFTester": testOCFTester,
+		"Actions":                 testOCFActions,
+		"OCFTester":               testOCFTester,
+		"SandboxUnitCapabilities": testSandbox,
+		"SandboxWithoutNetAdmin":  testSandboxNoNetAdmin,
 	})
 }
 

@@ -3,26 +3,17 @@ package e2e
 import (
 	"testing"
 	"time"
-
-	"github.com/ldirectord-go/ldirectord/internal/uml"
 )
 
 // unitCaps is the capability bounding set of the systemd unit examples/ldirectord.service
 // (CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE), in setpriv's words.
 const unitCaps = "-all,+net_admin,+net_raw,+net_bind_service"
 
-// TestKernelSandbox runs the daemon with only the capabilities the systemd unit leaves it and with
-// no_new_privs (NoNewPrivileges=yes), as setpriv sets them up: it must program the table, check with HTTP
-// and with ICMP ping (a raw socket: the guest allows no unprivileged ICMP), and clean up on stop. Without
-// CAP_NET_ADMIN the kernel refuses it the IPVS table, which shows the restriction is real.
-func TestKernelSandbox(t *testing.T) {
-	o := guestOptions(t)
-	o.Timeout = 3 * time.Minute
-	uml.RunTestsWith(t, o, map[string]func(t *testing.T){
-		"UnitCapabilities": func(t *testing.T) { testSandbox(t) },
-		"WithoutNetAdmin":  func(t *testing.T) { testSandboxNoNetAdmin(t) },
-	})
-}
+// testSandbox and testSandboxNoNetAdmin (run by TestKernelPacemaker's boot) run the daemon with only the
+// capabilities the systemd unit leaves it and with no_new_privs (NoNewPrivileges=yes), as setpriv sets them
+// up: it must program the table, check with HTTP and with ICMP ping (a raw socket: the guest allows no
+// unprivileged ICMP), and clean up on stop. Without CAP_NET_ADMIN the kernel refuses it the IPVS table,
+// which shows the restriction is real.
 
 func sandboxed(t testing.TB, caps string) []string {
 	return append([]string{"setpriv", "--bounding-set=" + caps, "--inh-caps=-all", "--no-new-privs"}, oursImpl.bin(t)...)
