@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -49,7 +50,7 @@ virtual=10.9.9.9:80
 `, logf, real))
 
 	e.extra = []string{daemon.NotifySocketEnv + "=" + sock}
-	c := e.cmd("--dry-run", cfg, "start")
+	c := systemdStarted(t, e.cmd("--dry-run", cfg, "start"))
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -131,4 +132,56 @@ virtual=10.9.9.9:80
 		t.Errorf("a notification after STOPPING=1 (%d bytes)", n)
 	}
 	waitLog(t, logf, "Linux Director Daemon terminated on signal: TERM")
+}
+
+// systemdStarted makes c run as systemd starts a service's main process: with $SYSTEMD_EXEC_PID set to its
+// own pid (a shell that execs it, as argv[0] "ldirectord").
+func systemdStarted(t *testing.T, c *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Args = append([]string{"bash", "-c", `SYSTEMD_EXEC_PID=$$ exec -a ldirectord "$0" "$@"`, c.Path}, c.Args[1:]...)
+	c.Path = bash
+	return c
+}
+
+// TestSystemdNotifyInherited: a $NOTIFY_SOCKET that `ldirectord start` inherits from another service's
+// process (systemd did not start it: $SYSTEMD_EXEC_PID is not its pid) does not keep it in the foreground,
+// and the daemon sends nothing to that socket.
+func TestSystemdNotifyInherited(t *testing.T) {
+	e := newEnv(t)
+	sock := filepath.Join(e.dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	real := backend(t, "127.0.0.1:0")
+	cfg := goodConfig(e, "web.cf", real)
+	e.extra = []string{daemon.NotifySocketEnv + "=" + sock, "SYSTEMD_EXEC_PID=1"}
+	c := e.cmd("--dry-run", cfg, "start")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("start: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		c.Process.Kill()
+		t.Fatal("start stayed in the foreground")
+	}
+	waitLog(t, filepath.Join(e.dir, "web.cf.log"), "Added real server: "+real+" (10.9.9.9:80) (Weight set to 1)")
+	if _, errOut, code := e.run(cfg, "stop"); code != 0 {
+		t.Fatalf("stop: exit %d %s", code, errOut)
+	}
+	conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, err := conn.Read(make([]byte, 4096)); err == nil {
+		t.Errorf("the daemon wrote %d bytes to an inherited NOTIFY_SOCKET", n)
+	}
 }

@@ -25,11 +25,13 @@ import (
 func (a *app) start(cfg *config.Config) int {
 	a.warnings(cfg, !a.opts.debug)
 	// Under systemd's Type=notify the process systemd started must be the daemon.
-	if a.opts.debug || cfg.Supervised || daemon.Notified() {
+	if a.opts.debug || cfg.Supervised || daemon.SystemdMain() {
 		a.log.Infof("Starting %s with pid: %d", Version, os.Getpid())
 		return a.serve(cfg)
 	}
 	a.log.Infof("Starting %s as daemon", Version)
+	// A $NOTIFY_SOCKET inherited from another service is not the daemon's to talk to.
+	os.Unsetenv(daemon.NotifySocketEnv)
 	p, err := daemon.Spawn(daemon.SpawnOptions{Args: a.daemonArgs()})
 	var reported *daemon.ReportedError
 	switch {

@@ -12,9 +12,22 @@ import (
 // notification socket.
 const NotifySocketEnv = "NOTIFY_SOCKET"
 
-// Notified reports whether systemd watches this process through $NOTIFY_SOCKET (Type=notify): the process
-// systemd started must then be the daemon itself, in the foreground.
+// Notified reports whether $NOTIFY_SOCKET is set: a foreground daemon tells it its state.
 func Notified() bool { return os.Getenv(NotifySocketEnv) != "" }
+
+// SystemdMain reports whether this process is the main process of a systemd Type=notify service, which
+// must be the daemon itself, in the foreground: $NOTIFY_SOCKET is set and systemd started this very
+// process ($SYSTEMD_EXEC_PID, set by systemd 248 and later, is its pid; without it, its parent is PID 1).
+// A $NOTIFY_SOCKET inherited from another service's process does not count.
+func SystemdMain() bool {
+	if !Notified() {
+		return false
+	}
+	if p, ok := os.LookupEnv("SYSTEMD_EXEC_PID"); ok {
+		return p == strconv.Itoa(os.Getpid())
+	}
+	return os.Getppid() == 1
+}
 
 // Notify sends state (for example "READY=1" or "STOPPING=1") to systemd's notification socket when
 // $NOTIFY_SOCKET is set (Type=notify), and does nothing otherwise. This is sd_notify(3): one datagram on
