@@ -270,3 +270,25 @@ func TestDebExtracted(t *testing.T) {
 		t.Error("usr/sbin/ldirectord is not stripped")
 	}
 }
+
+// TestDebReproducible: the same tree builds the same package, byte for byte (file times are the last
+// commit's, the program is built with -trimpath and no build id).
+func TestDebReproducible(t *testing.T) {
+	p := deb(t)
+	out := t.TempDir()
+	stdout, errOut, code := run(t, root, []string{"OUT=" + out}, "scripts/build-deb.sh")
+	if code != 0 {
+		t.Fatalf("scripts/build-deb.sh: exit %d: %s", code, errOut)
+	}
+	a, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(strings.TrimSpace(stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("two builds of the same tree differ: %s (%d bytes) and %s (%d bytes)", p, len(a), stdout, len(b))
+	}
+}
