@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 type stubborn struct{}
 
 func (stubborn) Run(ctx context.Context) error { select {} }
-func (stubborn) Reload() error                 { return nil }
+func (stubborn) RequestReload()                {}
 
 // env is one test's sandbox: pid-file directory, default log file, config files.
 type env struct {
@@ -644,6 +644,11 @@ func TestForeground(t *testing.T) {
 			c.Process.Signal(syscall.SIGUSR1)
 			c.Process.Signal(syscall.SIGHUP)
 			waitOut(t, logOut, "Reloading Linux Director Daemon config on signal")
+			// RELOADING=1 (with MONOTONIC_USEC) and READY=1 around the reload: TestSystemdNotify.
+			for range 2 {
+				notify.SetReadDeadline(time.Now().Add(15 * time.Second))
+				notify.Read(make([]byte, 64))
+			}
 			sig, sigName := syscall.SIGTERM, "TERM"
 			if mode == "supervised" {
 				sig, sigName = syscall.SIGINT, "INT"
@@ -759,10 +764,11 @@ func waitOut(t *testing.T, b *syncBuf, want string) {
 	}
 }
 
-// TestSystemdUnit keeps examples/ldirectord.service consistent with the command: the PIDFile is the pid
-// file of the config ExecStart names, and the commands are start, stop and reload.
+// TestSystemdUnit keeps examples/ldirectord-forking.service consistent with the command: the PIDFile is
+// the pid file of the config ExecStart names, and the commands are start, stop and reload. (The notify
+// unit examples/ldirectord.service: packaging.TestUnitHardening.)
 func TestSystemdUnit(t *testing.T) {
-	data, err := os.ReadFile("../../examples/ldirectord.service")
+	data, err := os.ReadFile("../../examples/ldirectord-forking.service")
 	if err != nil {
 		t.Fatal(err)
 	}
