@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/ldirectord-go/ldirectord/checker"
 	"github.com/ldirectord-go/ldirectord/config"
+	"github.com/ldirectord-go/ldirectord/internal/command"
 	"github.com/ldirectord-go/ldirectord/ipvsctl"
 )
 
@@ -49,7 +48,8 @@ type Options struct {
 	// NewChecker builds the checker of real r of virtual v. Default: by checktype and service, from the
 	// checker package.
 	NewChecker func(v *config.Virtual, r *config.Real) (checker.Checker, error)
-	// Run runs fallbackcommand and callback, without a shell. Default: exec with a one-minute limit.
+	// Run runs fallbackcommand and callback; argv comes from internal/command (Perl's system rule).
+	// Default: command.Run with a one-minute limit.
 	Run func(ctx context.Context, argv []string) error
 	// Now is the clock for monitorfile lines and Snapshot. Default time.Now.
 	Now func() time.Time
@@ -190,9 +190,7 @@ func runCommand(ctx context.Context, argv []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, CommandTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.WaitDelay = time.Second
-	return cmd.Run()
+	return command.Run(ctx, argv)
 }
 
 // Run adopts the kernel table, starts the check loops and reconciles until ctx is done; then it stops the
@@ -776,11 +774,11 @@ func (s *Supervisor) fallbackCommands(only map[*config.Virtual]bool) {
 		if v.FallbackCommand == "" {
 			continue
 		}
-		argv := append(splitCommand(v.FallbackCommand), st, v.String(), v.Protocol.String())
+		argv := command.Argv(v.FallbackCommand, st, v.String(), v.Protocol.String())
 		select {
 		case s.cmds <- argv:
 		default:
-			s.log.Errorf("system(%s) failed: too many commands queued", strings.Join(argv, " "))
+			s.log.Errorf("system(%s) failed: too many commands queued", command.Text(argv))
 		}
 	}
 }
@@ -791,42 +789,9 @@ func (s *Supervisor) runCommands(ctx context.Context) {
 	defer close(s.cmdsDone)
 	for argv := range s.cmds {
 		if err := s.opts.Run(ctx, argv); err != nil {
-			s.log.Errorf("system(%s) failed: %v", strings.Join(argv, " "), err)
+			s.log.Errorf("system(%s) failed: %v", command.Text(argv), err)
 		}
 	}
-}
-
-// splitCommand splits a command line into words as a shell would for plain words and quotes, with no
-// expansion of any kind: the program is exec'd, never given to a shell.
-func splitCommand(s string) []string {
-	var out []string
-	var cur strings.Builder
-	in, quote := false, rune(0)
-	for _, c := range s {
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(c)
-			}
-		case c == '"' || c == '\'':
-			quote, in = c, true
-		case c == ' ' || c == '\t':
-			if in {
-				out = append(out, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(c)
-			in = true
-		}
-	}
-	if in {
-		out = append(out, cur.String())
-	}
-	return out
 }
 
 // reload makes the config of ch the running config (owner goroutine): only what changed, unless ch was

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/ldirectord-go/ldirectord/internal/command"
 )
 
 // Debounce is how long the config watcher waits after the last change event before it reads the file, so
@@ -152,7 +154,7 @@ func (s *Supervisor) watch(ctx context.Context, path string, poll time.Duration)
 var callbackMu sync.Mutex
 
 // configChanged is ldirectord's check_cfgfile after a change: log, reload if autoreload=yes, then run the
-// callback (without a shell) whether or not autoreload is on.
+// callback (as Perl's system would: see internal/command) whether or not autoreload is on.
 func (s *Supervisor) configChanged(ctx context.Context, path string) {
 	s.mu.Lock()
 	auto, callback := s.cfg.AutoReload, s.cfg.Callback
@@ -172,8 +174,8 @@ func (s *Supervisor) configChanged(ctx context.Context, path string) {
 	}
 	callbackMu.Lock()
 	defer callbackMu.Unlock()
-	argv := []string{callback, path}
+	argv := command.Argv(callback, path)
 	if err := s.opts.Run(ctx, argv); err != nil {
-		s.log.Errorf("system(%s %s) failed: %v", callback, path, err)
+		s.log.Errorf("system(%s) failed: %v", command.Text(argv), err)
 	}
 }
