@@ -1,6 +1,8 @@
 package checker
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"os/user"
@@ -132,4 +134,28 @@ func runAs(t *testing.T, cred *syscall.Credential, bin string, args ...string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %v: %v\n%s", bin, args, err, out)
 	}
+}
+
+// writeSelfSigned writes a self-signed certificate for 127.0.0.1 and ::1 and its key (PEM) into dir,
+// owned by cred's user (servers insist on a private key only they can read). It returns the two paths.
+func writeSelfSigned(t *testing.T, dir string, cred *syscall.Credential) (certFile, keyFile string) {
+	t.Helper()
+	cert := selfSigned(t).Certificates[0]
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for f, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: cert.Certificate[0]},
+		keyFile: {Type: "PRIVATE KEY", Bytes: keyDER}} {
+		if err := os.WriteFile(f, pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if cred != nil {
+			if err := os.Chown(f, int(cred.Uid), int(cred.Gid)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return certFile, keyFile
 }

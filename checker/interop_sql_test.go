@@ -15,9 +15,10 @@ import (
 const sqlTestPasswd = "Pw-s3cret-42"
 
 // startMariaDB runs Debian's MariaDB server (package mariadb-server) on 127.0.0.1 and ::1 with a private data
-// directory and socket: database ldtest with a table "ok" of two rows and an empty table "empty", and user
-// ld / sqlTestPasswd allowed to read it from anywhere.
-func startMariaDB(t *testing.T) (*debServer, uint16) {
+// directory and socket, with TLS (a self-signed certificate) or without: database ldtest with a table "ok"
+// of two rows and an empty table "empty", user ld / sqlTestPasswd allowed to read it from anywhere, and
+// user ldtls / sqlTestPasswd likewise but only over TLS.
+func startMariaDB(t *testing.T, withTLS bool) (*debServer, uint16) {
 	t.Helper()
 	install := debBinary(t, "mariadb-server", "mariadb-install-db", "/usr/bin/mariadb-install-db")
 	bin := debBinary(t, "mariadb-server", "mariadbd", "/usr/sbin/mariadbd")
@@ -32,21 +33,29 @@ INSERT INTO ldtest.ok VALUES (1), (2);
 CREATE TABLE ldtest.empty (x INT);
 CREATE USER 'ld'@'%' IDENTIFIED BY '`+sqlTestPasswd+`';
 GRANT SELECT ON ldtest.* TO 'ld'@'%';
+CREATE USER 'ldtls'@'%' IDENTIFIED BY '`+sqlTestPasswd+`' REQUIRE SSL;
+GRANT SELECT ON ldtest.* TO 'ldtls'@'%';
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	port := freePorts(t, 1)[0]
-	s := startDebServer(t, "mariadbd", nil, "ready for connections", bin, "--no-defaults", "--user="+sqlRunUser(),
-		"--datadir="+data, "--socket="+filepath.Join(dir, "sock"), "--pid-file="+filepath.Join(dir, "pid"),
-		"--port="+itoa(int(port)), "--bind-address=127.0.0.1,::1", "--skip-name-resolve", "--skip-log-bin",
-		"--init-file="+init, "--innodb-buffer-pool-size=16M")
+	args := []string{"--no-defaults", "--user=" + sqlRunUser(),
+		"--datadir=" + data, "--socket=" + filepath.Join(dir, "sock"), "--pid-file=" + filepath.Join(dir, "pid"),
+		"--port=" + itoa(int(port)), "--bind-address=127.0.0.1,::1", "--skip-name-resolve", "--skip-log-bin",
+		"--init-file=" + init, "--innodb-buffer-pool-size=16M"}
+	if withTLS {
+		cert, key := writeSelfSigned(t, dir, nil)
+		args = append(args, "--ssl-cert="+cert, "--ssl-key="+key)
+	}
+	s := startDebServer(t, "mariadbd", nil, "ready for connections", bin, args...)
 	return s, port
 }
 
 // startPostgres runs Debian's PostgreSQL server (package postgresql) as an unprivileged user on 127.0.0.1 and
-// ::1, its socket in a private directory: database ldtest with a table "ok" of two rows and an empty table
-// "empty", user ld / sqlTestPasswd (scram-sha-256 over TCP).
-func startPostgres(t *testing.T) (*debServer, uint16) {
+// ::1, its socket in a private directory, with TLS (a self-signed certificate) or without: database ldtest
+// with a table "ok" of two rows and an empty table "empty", user ld / sqlTestPasswd (scram-sha-256 over
+// TCP), and user ldtls / sqlTestPasswd likewise but only over TLS.
+func startPostgres(t *testing.T, withTLS bool) (*debServer, uint16) {
 	t.Helper()
 	bindir := "/usr/lib/postgresql/15/bin"
 	if m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres"); len(m) > 0 {
@@ -63,14 +72,28 @@ func startPostgres(t *testing.T) (*debServer, uint16) {
 	data := filepath.Join(dir, "data")
 	runAs(t, cred, filepath.Join(bindir, "initdb"), "-D", data, "-U", "ld", "--pwfile="+pwfile,
 		"--auth-local=trust", "--auth-host=scram-sha-256", "-N")
+	// ldtls only over TLS: the first matching line of pg_hba.conf decides.
+	hba := filepath.Join(data, "pg_hba.conf")
+	b, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hba, append([]byte("hostnossl all ldtls all reject\n"), b...), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	port := freePorts(t, 1)[0]
-	s := startDebServer(t, "postgres", cred, "database system is ready to accept connections", bin, "-D", data,
-		"-k", dir, "-p", itoa(int(port)), "-c", "listen_addresses=127.0.0.1,::1", "-c", "fsync=off",
-		"-c", "shared_buffers=16MB", "-c", "max_connections=20")
+	args := []string{"-D", data, "-k", dir, "-p", itoa(int(port)), "-c", "listen_addresses=127.0.0.1,::1",
+		"-c", "fsync=off", "-c", "shared_buffers=16MB", "-c", "max_connections=20"}
+	if withTLS {
+		cert, key := writeSelfSigned(t, dir, cred)
+		args = append(args, "-c", "ssl=on", "-c", "ssl_cert_file="+cert, "-c", "ssl_key_file="+key)
+	}
+	s := startDebServer(t, "postgres", cred, "database system is ready to accept connections", bin, args...)
 	runAs(t, cred, psql, "-h", dir, "-p", itoa(int(port)), "-U", "ld", "-d", "postgres", "-v", "ON_ERROR_STOP=1",
 		"-c", "CREATE DATABASE ldtest")
 	runAs(t, cred, psql, "-h", dir, "-p", itoa(int(port)), "-U", "ld", "-d", "ldtest", "-v", "ON_ERROR_STOP=1",
-		"-c", "CREATE TABLE ok (x INT); INSERT INTO ok VALUES (1), (2); CREATE TABLE empty (x INT);")
+		"-c", "CREATE TABLE ok (x INT); INSERT INTO ok VALUES (1), (2); CREATE TABLE empty (x INT); "+
+			"CREATE USER ldtls PASSWORD '"+sqlTestPasswd+"'; GRANT SELECT ON ok TO ldtls;")
 	return s, port
 }
 
@@ -169,7 +192,7 @@ func stoppedMidQuery(t *testing.T, check Checker, s *debServer, sig syscall.Sign
 // TestMySQLAgainstMariaDB runs service=mysql against Debian's MariaDB server.
 func TestMySQLAgainstMariaDB(t *testing.T) {
 	noLeak(t)
-	s, port := startMariaDB(t)
+	s, port := startMariaDB(t, false)
 	sqlCases(t, "mysql", MySQL, port,
 		"Error 1045 (28000): Access denied for user 'ld'@'ADDR' (using password: YES)",
 		"Error 1146 (42S02): Table 'ldtest.missing' doesn't exist")
@@ -181,7 +204,7 @@ func TestMySQLAgainstMariaDB(t *testing.T) {
 // TestPgSQLAgainstPostgreSQL runs service=pgsql against Debian's PostgreSQL server.
 func TestPgSQLAgainstPostgreSQL(t *testing.T) {
 	noLeak(t)
-	s, port := startPostgres(t)
+	s, port := startPostgres(t, false)
 	sqlCases(t, "pgsql", PgSQL, port,
 		`FATAL: password authentication failed for user "ld" (SQLSTATE 28P01)`,
 		`ERROR: relation "missing" does not exist (SQLSTATE 42P01)`)
@@ -189,4 +212,37 @@ func TestPgSQLAgainstPostgreSQL(t *testing.T) {
 		Database: "ldtest", Request: "/SELECT pg_sleep(20) FROM ok"}
 	stoppedMidQuery(t, PgSQL, s, syscall.SIGINT, tg, "pgsql 127.0.0.1:"+itoa(int(port))+
 		": query failed: FATAL: terminating connection due to administrator command (SQLSTATE 57P01)")
+}
+
+// tlsOnly checks as the user that may log in only over TLS: wantPlain is the error from the server without
+// TLS (which proves the check did not use TLS there); with TLS the check must pass.
+func tlsOnly(t *testing.T, check Checker, plainPort, tlsPort uint16, wantPlain string) {
+	t.Helper()
+	tg := &Target{Addr: mustAddr("127.0.0.1"), Port: plainPort, RIP: "127.0.0.1", Login: "ldtls", Passwd: sqlTestPasswd,
+		Database: "ldtest", Request: "/SELECT x FROM ok"}
+	wantErr(t, check.Check(timeout(t, 20*time.Second), tg), wantPlain)
+	tg.Port = tlsPort
+	wantErr(t, check.Check(timeout(t, 20*time.Second), tg), "")
+	tg.Login = "ld" // a user who may use either: TLS is used when offered, and works
+	wantErr(t, check.Check(timeout(t, 20*time.Second), tg), "")
+}
+
+// TestMySQLTLS: the mysql check uses TLS when MariaDB offers it (unverified: the certificate is
+// self-signed), plain text when it does not.
+func TestMySQLTLS(t *testing.T) {
+	noLeak(t)
+	_, plain := startMariaDB(t, false)
+	_, withTLS := startMariaDB(t, true)
+	tlsOnly(t, MySQL, plain, withTLS, "mysql 127.0.0.1:"+itoa(int(plain))+
+		": login failed: Error 1045 (28000): Access denied for user 'ldtls'@'127.0.0.1' (using password: YES)")
+}
+
+// TestPgSQLTLS: the pgsql check uses TLS when PostgreSQL offers it (sslmode=prefer, unverified), plain
+// text when it does not.
+func TestPgSQLTLS(t *testing.T) {
+	noLeak(t)
+	_, plain := startPostgres(t, false)
+	_, withTLS := startPostgres(t, true)
+	tlsOnly(t, PgSQL, plain, withTLS, "pgsql 127.0.0.1:"+itoa(int(plain))+
+		`: login failed: FATAL: pg_hba.conf rejects connection for host "127.0.0.1", user "ldtls", database "ldtest", no encryption (SQLSTATE 28000)`)
 }

@@ -32,6 +32,10 @@ func mysqlCheck(ctx context.Context, t *Target) error {
 	cfg := mysql.NewConfig()
 	cfg.Net, cfg.Addr = "tcp", ap.String()
 	cfg.User, cfg.Passwd, cfg.DBName = t.Login, t.Passwd, t.Database
+	// TLS when the server offers it, unverified (a health check, not a trust decision), else plain: the
+	// default of the MySQL and MariaDB clients (ssl-mode=PREFERRED). It also lets caching_sha2_password
+	// (MySQL 8) log in without fetching the server's RSA key.
+	cfg.TLSConfig = "preferred"
 	log := &mysqlLog{}
 	cfg.Logger = log
 	var dialErr error
