@@ -37,3 +37,15 @@ func sqlError(t *Target, err error, format string, args ...any) error {
 	e.msg = hideSecret(e.msg, t.Passwd)
 	return e
 }
+
+// Misconfigured returns the error every check of t fails with before anything is sent, whatever the
+// server does: for mysql and pgsql without a login or a request, ldirectord's own error line. It is nil
+// for every other target. The daemon reports it when it loads the config.
+func Misconfigured(t *Target) error {
+	switch t.Service {
+	case "mysql", "pgsql":
+		_, err := sqlQuery(t)
+		return err
+	}
+	return nil
+}
