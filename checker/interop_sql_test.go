@@ -193,9 +193,13 @@ func stoppedMidQuery(t *testing.T, check Checker, s *debServer, sig syscall.Sign
 func TestMySQLAgainstMariaDB(t *testing.T) {
 	noLeak(t)
 	s, port := startMariaDB(t, false)
+	_, tlsPort := startMariaDB(t, true)
 	sqlCases(t, "mysql", MySQL, port,
 		"Error 1045 (28000): Access denied for user 'ld'@'ADDR' (using password: YES)",
 		"Error 1146 (42S02): Table 'ldtest.missing' doesn't exist")
+	// TLS when the server offers it (unverified: the certificate is self-signed), plain text when not.
+	tlsOnly(t, MySQL, port, tlsPort, "mysql 127.0.0.1:"+itoa(int(port))+
+		": login failed: Error 1045 (28000): Access denied for user 'ldtls'@'127.0.0.1' (using password: YES)")
 	tg := &Target{Addr: mustAddr("127.0.0.1"), Port: port, RIP: "127.0.0.1", Login: "ld", Passwd: sqlTestPasswd,
 		Database: "ldtest", Request: "/SELECT SLEEP(20) FROM ok"}
 	stoppedMidQuery(t, MySQL, s, syscall.SIGTERM, tg, "mysql 127.0.0.1:"+itoa(int(port))+": query failed: connection closed by peer")
@@ -205,9 +209,13 @@ func TestMySQLAgainstMariaDB(t *testing.T) {
 func TestPgSQLAgainstPostgreSQL(t *testing.T) {
 	noLeak(t)
 	s, port := startPostgres(t, false)
+	_, tlsPort := startPostgres(t, true)
 	sqlCases(t, "pgsql", PgSQL, port,
 		`FATAL: password authentication failed for user "ld" (SQLSTATE 28P01)`,
 		`ERROR: relation "missing" does not exist (SQLSTATE 42P01)`)
+	// TLS when the server offers it (sslmode=prefer, unverified), plain text when not.
+	tlsOnly(t, PgSQL, port, tlsPort, "pgsql 127.0.0.1:"+itoa(int(port))+
+		`: login failed: FATAL: pg_hba.conf rejects connection for host "127.0.0.1", user "ldtls", database "ldtest", no encryption (SQLSTATE 28000)`)
 	tg := &Target{Addr: mustAddr("127.0.0.1"), Port: port, RIP: "127.0.0.1", Login: "ld", Passwd: sqlTestPasswd,
 		Database: "ldtest", Request: "/SELECT pg_sleep(20) FROM ok"}
 	stoppedMidQuery(t, PgSQL, s, syscall.SIGINT, tg, "pgsql 127.0.0.1:"+itoa(int(port))+
@@ -225,24 +233,4 @@ func tlsOnly(t *testing.T, check Checker, plainPort, tlsPort uint16, wantPlain s
 	wantErr(t, check.Check(timeout(t, 20*time.Second), tg), "")
 	tg.Login = "ld" // a user who may use either: TLS is used when offered, and works
 	wantErr(t, check.Check(timeout(t, 20*time.Second), tg), "")
-}
-
-// TestMySQLTLS: the mysql check uses TLS when MariaDB offers it (unverified: the certificate is
-// self-signed), plain text when it does not.
-func TestMySQLTLS(t *testing.T) {
-	noLeak(t)
-	_, plain := startMariaDB(t, false)
-	_, withTLS := startMariaDB(t, true)
-	tlsOnly(t, MySQL, plain, withTLS, "mysql 127.0.0.1:"+itoa(int(plain))+
-		": login failed: Error 1045 (28000): Access denied for user 'ldtls'@'127.0.0.1' (using password: YES)")
-}
-
-// TestPgSQLTLS: the pgsql check uses TLS when PostgreSQL offers it (sslmode=prefer, unverified), plain
-// text when it does not.
-func TestPgSQLTLS(t *testing.T) {
-	noLeak(t)
-	_, plain := startPostgres(t, false)
-	_, withTLS := startPostgres(t, true)
-	tlsOnly(t, PgSQL, plain, withTLS, "pgsql 127.0.0.1:"+itoa(int(plain))+
-		`: login failed: FATAL: pg_hba.conf rejects connection for host "127.0.0.1", user "ldtls", database "ldtest", no encryption (SQLSTATE 28000)`)
 }
