@@ -71,14 +71,25 @@ func pgsqlCheck(ctx context.Context, t *Target) error {
 }
 
 // pgCause is the part of a pgconn error that says why: the server's error (`FATAL: password
-// authentication failed for user "u" (SQLSTATE 28P01)`), the context's end, or the error itself.
+// authentication failed for user "u" (SQLSTATE 28P01)`), the context's end, or the error of the last
+// connection attempt (a failed login is one error per attempt, TLS then plain, each on its own line).
 func pgCause(ctx context.Context, err error) error {
 	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
 	switch {
 	case errors.As(err, &pe):
 		return errors.New(pe.Error())
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case errors.As(err, &ce):
+		err = ce.Unwrap()
+		if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
+			all := j.Unwrap()
+			err = all[len(all)-1]
+		}
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner // without pgconn's "127.0.0.1:5432 (127.0.0.1): ", which the label says
+		}
 	}
 	return err
 }

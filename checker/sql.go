@@ -31,10 +31,14 @@ func hideSecret(msg, secret string) string {
 	return strings.ReplaceAll(msg, secret, "********")
 }
 
-// sqlError is the error of a failed SQL check: label, what failed and why, with the password hidden.
+// oneLine turns the line breaks some driver errors have into spaces.
+var oneLine = strings.NewReplacer("\r\n", " ", "\n\t", " ", "\n", " ", "\r", " ", "\t", " ")
+
+// sqlError is the error of a failed SQL check: label, what failed and why, on one line, with the password
+// hidden.
 func sqlError(t *Target, err error, format string, args ...any) error {
 	e := failf(err, format, args...).(*checkError)
-	e.msg = hideSecret(e.msg, t.Passwd)
+	e.msg = oneLine.Replace(hideSecret(e.msg, t.Passwd))
 	return e
 }
 

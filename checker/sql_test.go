@@ -2,7 +2,9 @@ package checker
 
 import (
 	"context"
+	"net"
 	"testing"
+	"time"
 )
 
 // TestSQLNeedsLoginAndRequest: as in ldirectord, an empty (or "0", false to Perl) login or request fails
@@ -42,5 +44,29 @@ func TestHideSecret(t *testing.T) {
 		if got := hideSecret(tc.msg, tc.secret); got != tc.want {
 			t.Errorf("hideSecret(%q, %q) = %q, want %q", tc.msg, tc.secret, got, tc.want)
 		}
+	}
+}
+
+// TestSQLNotADatabase: a peer that is no database server, or closes at once, is a failed check with one
+// line that says so; no panic, no goroutine left.
+func TestSQLNotADatabase(t *testing.T) {
+	noLeak(t)
+	for _, tc := range []struct {
+		name   string
+		check  Checker
+		answer string
+		want   string
+	}{
+		{"mysql", MySQL, "HTTP/1.1 400 Bad Request\r\n\r\n", "login failed: connection closed by peer"},
+		{"mysql", MySQL, "", "login failed: connection closed by peer"},
+		{"pgsql", PgSQL, "HTTP/1.1 400 Bad Request\r\n\r\n",
+			"login failed: failed to receive message: invalid body length: expected at most 1073741822, but got 1414811691"},
+		{"pgsql", PgSQL, "", "login failed: connection closed by peer"},
+	} {
+		l := listen(t, "tcp4")
+		serve(t, l, func(c net.Conn) { c.Write([]byte(tc.answer)) })
+		tg := target(t, l.Addr())
+		tg.Login, tg.Request = "ld", "/SELECT 1"
+		wantErr(t, tc.check.Check(timeout(t, 10*time.Second), tg), tc.name+" "+l.Addr().String()+": "+tc.want)
 	}
 }
