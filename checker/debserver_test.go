@@ -1,8 +1,14 @@
 package checker
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -23,7 +29,7 @@ type debServer struct {
 }
 
 // debBinary returns the path of a server binary, or fails the test naming the Debian package to install.
-func debBinary(t *testing.T, pkg string, paths ...string) string {
+func debBinary(t testing.TB, pkg string, paths ...string) string {
 	t.Helper()
 	for _, p := range paths {
 		if filepath.IsAbs(p) {
@@ -40,7 +46,7 @@ func debBinary(t *testing.T, pkg string, paths ...string) string {
 
 // startDebServer starts bin with args and waits (at most 60 s: the machine may be loaded) until ready
 // appears in its output (ready "": it does not wait). cred, when not nil, is the user to run as. The server is stopped at cleanup.
-func startDebServer(t *testing.T, name string, cred *syscall.Credential, ready string, bin string, args ...string) *debServer {
+func startDebServer(t testing.TB, name string, cred *syscall.Credential, ready string, bin string, args ...string) *debServer {
 	t.Helper()
 	s := &debServer{name: name, out: &startWatch{want: []byte(ready), ready: make(chan struct{})}, exited: make(chan error, 1)}
 	s.cmd = exec.Command(bin, args...)
@@ -71,7 +77,7 @@ func startDebServer(t *testing.T, name string, cred *syscall.Credential, ready s
 }
 
 // stop sends sig to the server and waits (at most 30 s) until it has exited.
-func (s *debServer) stop(t *testing.T, sig syscall.Signal) {
+func (s *debServer) stop(t testing.TB, sig syscall.Signal) {
 	t.Helper()
 	s.cmd.Process.Signal(sig)
 	select {
@@ -91,7 +97,7 @@ func (s *debServer) kill() {
 
 // unprivileged returns the credential of a user that servers refusing to run as root can run as
 // (postgres, else nobody), and its uid and gid; nil when the test does not run as root.
-func unprivileged(t *testing.T) *syscall.Credential {
+func unprivileged(t testing.TB) *syscall.Credential {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		return nil
@@ -111,7 +117,7 @@ func unprivileged(t *testing.T) *syscall.Credential {
 
 // ownedTempDir is a new directory under the system temp dir (t.TempDir's parents are private to root)
 // owned by cred's user, removed at cleanup.
-func ownedTempDir(t *testing.T, cred *syscall.Credential) string {
+func ownedTempDir(t testing.TB, cred *syscall.Credential) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ldirectord-test-")
 	if err != nil {
@@ -127,7 +133,7 @@ func ownedTempDir(t *testing.T, cred *syscall.Credential) string {
 }
 
 // runAs runs a command to completion as cred (nil: as we are) and fails the test with its output.
-func runAs(t *testing.T, cred *syscall.Credential, bin string, args ...string) {
+func runAs(t testing.TB, cred *syscall.Credential, bin string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
@@ -138,15 +144,26 @@ func runAs(t *testing.T, cred *syscall.Credential, bin string, args ...string) {
 
 // writeSelfSigned writes a self-signed certificate for 127.0.0.1 and ::1 and its key (PEM) into dir,
 // owned by cred's user (servers insist on a private key only they can read). It returns the two paths.
-func writeSelfSigned(t *testing.T, dir string, cred *syscall.Credential) (certFile, keyFile string) {
+func writeSelfSigned(t testing.TB, dir string, cred *syscall.Credential) (certFile, keyFile string) {
 	t.Helper()
-	cert := selfSigned(t).Certificates[0]
-	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for f, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: cert.Certificate[0]},
+	for f, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der},
 		keyFile: {Type: "PRIVATE KEY", Bytes: keyDER}} {
 		if err := os.WriteFile(f, pem.EncodeToMemory(b), 0o600); err != nil {
 			t.Fatal(err)
@@ -158,4 +175,24 @@ func writeSelfSigned(t *testing.T, dir string, cred *syscall.Credential) (certFi
 		}
 	}
 	return certFile, keyFile
+}
+
+// freeLoopbackPort returns a TCP port free on both 127.0.0.1 and ::1 at the time of the call.
+func freeLoopbackPort(t testing.TB) uint16 {
+	t.Helper()
+	for try := 0; try < 100; try++ {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l6, err := net.Listen("tcp6", "[::1]:"+strconv.Itoa(port))
+		l.Close()
+		if err == nil {
+			l6.Close()
+			return uint16(port)
+		}
+	}
+	t.Fatal("no port free on both 127.0.0.1 and ::1")
+	return 0
 }

@@ -18,7 +18,7 @@ const sqlTestPasswd = "Pw-s3cret-42"
 // directory and socket, with TLS (a self-signed certificate) or without: database ldtest with a table "ok"
 // of two rows and an empty table "empty", user ld / sqlTestPasswd allowed to read it from anywhere, and
 // user ldtls / sqlTestPasswd likewise but only over TLS.
-func startMariaDB(t *testing.T, withTLS bool) (*debServer, uint16) {
+func startMariaDB(t testing.TB, withTLS bool) (*debServer, uint16) {
 	t.Helper()
 	install := debBinary(t, "mariadb-server", "mariadb-install-db", "/usr/bin/mariadb-install-db")
 	bin := debBinary(t, "mariadb-server", "mariadbd", "/usr/sbin/mariadbd")
@@ -38,7 +38,7 @@ GRANT SELECT ON ldtest.* TO 'ldtls'@'%';
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePorts(t, 1)[0]
+	port := freeLoopbackPort(t)
 	args := []string{"--no-defaults", "--user=" + sqlRunUser(),
 		"--datadir=" + data, "--socket=" + filepath.Join(dir, "sock"), "--pid-file=" + filepath.Join(dir, "pid"),
 		"--port=" + itoa(int(port)), "--bind-address=127.0.0.1,::1", "--skip-name-resolve", "--skip-log-bin",
@@ -55,7 +55,7 @@ GRANT SELECT ON ldtest.* TO 'ldtls'@'%';
 // ::1, its socket in a private directory, with TLS (a self-signed certificate) or without: database ldtest
 // with a table "ok" of two rows and an empty table "empty", user ld / sqlTestPasswd (scram-sha-256 over
 // TCP), and user ldtls / sqlTestPasswd likewise but only over TLS.
-func startPostgres(t *testing.T, withTLS bool) (*debServer, uint16) {
+func startPostgres(t testing.TB, withTLS bool) (*debServer, uint16) {
 	t.Helper()
 	bindir := "/usr/lib/postgresql/15/bin"
 	if m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres"); len(m) > 0 {
@@ -81,7 +81,7 @@ func startPostgres(t *testing.T, withTLS bool) (*debServer, uint16) {
 	if err := os.WriteFile(hba, append([]byte("hostnossl all ldtls all reject\n"), b...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePorts(t, 1)[0]
+	port := freeLoopbackPort(t)
 	args := []string{"-D", data, "-k", dir, "-p", itoa(int(port)), "-c", "listen_addresses=127.0.0.1,::1",
 		"-c", "fsync=off", "-c", "shared_buffers=16MB", "-c", "max_connections=20"}
 	if withTLS {
@@ -233,4 +233,36 @@ func tlsOnly(t *testing.T, check Checker, plainPort, tlsPort uint16, wantPlain s
 	wantErr(t, check.Check(timeout(t, 20*time.Second), tg), "")
 	tg.Login = "ld" // a user who may use either: TLS is used when offered, and works
 	wantErr(t, check.Check(timeout(t, 20*time.Second), tg), "")
+}
+
+// BenchmarkSQLCheck: one check per iteration (connect, login, SELECT of two rows, close) against Debian's
+// MariaDB and PostgreSQL, without and with TLS offered. The servers are separate processes: only the
+// checker's CPU is counted.
+func BenchmarkSQLCheck(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		check Checker
+		start func(testing.TB, bool) (*debServer, uint16)
+		tls   bool
+	}{
+		{"mysql", MySQL, startMariaDB, false}, {"mysql-tls", MySQL, startMariaDB, true},
+		{"pgsql", PgSQL, startPostgres, false}, {"pgsql-tls", PgSQL, startPostgres, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			_, port := tc.start(b, tc.tls)
+			tg := &Target{Addr: mustAddr("127.0.0.1"), Port: port, RIP: "127.0.0.1", Login: "ld", Passwd: sqlTestPasswd,
+				Database: "ldtest", Request: "/SELECT x FROM ok"}
+			if err := checkWithin(tc.check, 10*time.Second, tg); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			start := cpuTime()
+			for b.Loop() {
+				if err := checkWithin(tc.check, 10*time.Second, tg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCores(b, cpuTime()-start, b.N)
+		})
+	}
 }
