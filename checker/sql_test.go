@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -64,7 +65,13 @@ func TestSQLNotADatabase(t *testing.T) {
 		{"pgsql", PgSQL, "", "login failed: connection closed by peer"},
 	} {
 		l := listen(t, "tcp4")
-		serve(t, l, func(c net.Conn) { c.Write([]byte(tc.answer)) })
+		serve(t, l, func(c net.Conn) {
+			c.Write([]byte(tc.answer))
+			// Read what the client says until it gives up or 200 ms pass, so that the close is a FIN:
+			// closing with unread data would be a reset, and the error would depend on timing.
+			c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			io.Copy(io.Discard, c)
+		})
 		tg := target(t, l.Addr())
 		tg.Login, tg.Request = "ld", "/SELECT 1"
 		wantErr(t, tc.check.Check(timeout(t, 10*time.Second), tg), tc.name+" "+l.Addr().String()+": "+tc.want)
