@@ -54,7 +54,8 @@ type Options struct {
 	// NewChecker builds the checker of real r of virtual v. Default: by checktype and service, from the
 	// checker package.
 	NewChecker func(v *config.Virtual, r *config.Real) (checker.Checker, error)
-	// Run runs fallbackcommand and callback, without a shell. Default: exec with a CommandTimeout limit.
+	// Run runs fallbackcommand and callback; argv comes from internal/command (Perl's system(STRING)
+	// rule). Default: command.Run with a CommandTimeout limit.
 	Run func(ctx context.Context, argv []string) error
 	// Now is the clock for monitorfile lines and Snapshot. Default time.Now.
 	Now func() time.Time

@@ -15,7 +15,8 @@ import (
 //   - every receive= pattern a check will match must be one Go can run (checker.CompileReceive translates
 //     Perl syntax; backreferences and lookaround cannot be translated): an error;
 //   - a service whose protocol check is not implemented is checked with a plain TCP connect: a warning,
-//     appended to cfg.Warnings, once per service and virtual.
+//     appended to cfg.Warnings, once per service and virtual;
+//   - a real whose check can never pass (mysql or pgsql without login or request): a warning per real.
 //
 // The errors are a config.ErrorList (file:line, in line order); nil when there are none.
 func Validate(cfg *config.Config) error {
@@ -53,6 +54,7 @@ func Validate(cfg *config.Config) error {
 			bad(v.Line, v.Receive)
 		}
 	}
+	cfg.Warnings = append(cfg.Warnings, misconfiguredWarnings(cfg)...)
 	slices.SortStableFunc(cfg.Warnings, func(a, b *config.Error) int { return cmp.Compare(a.Line, b.Line) })
 	if len(errs) == 0 {
 		return nil

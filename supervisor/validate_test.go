@@ -34,8 +34,23 @@ func TestValidate(t *testing.T) {
 		errs: []string{`t.cf:1: invalid receive string "(?<=dc=)x": lookbehind (?<=...) is not supported`},
 	}, {
 		name:     "an unimplemented protocol is a warning",
-		text:     "virtual=10.0.0.1:3306\n\treal=10.0.0.2:3306 gate\n\tlogin=\"u\"\n\trequest=\"select 1\"\n",
-		warnings: []string{"t.cf:1: service=mysql is checked with a TCP connect only: its protocol check is not implemented"},
+		text:     "virtual=10.0.0.1:1521\n\treal=10.0.0.2:1521 gate\n\tlogin=\"u\"\n\trequest=\"select 1\"\n",
+		warnings: []string{"t.cf:1: service=oracle is checked with a TCP connect only: its protocol check is not implemented"},
+	}, {
+		name: "mysql or pgsql without login or request: 4.12's error line, per real",
+		text: "virtual=10.0.0.1:3306\n\treal=10.0.0.2:3306 gate\n\treal=10.0.0.3:3306 gate\n\trequest=\"select 1\"\n" +
+			"virtual=10.0.0.1:5432\n\treal=10.0.0.2:5432 gate\n\tlogin=\"u\"\n" +
+			"virtual=10.0.0.1:5433\n\tservice=pgsql\n\treal=10.0.0.4:5432 gate \"/select 1\" \"x\"\n\treal=10.0.0.5:5432 gate\n\tlogin=\"u\"\n",
+		warnings: []string{
+			"t.cf:2: Must specify a login and request string for MySQL, Oracle and PostgreSQL checks. Not adding 10.0.0.2.",
+			"t.cf:3: Must specify a login and request string for MySQL, Oracle and PostgreSQL checks. Not adding 10.0.0.3.",
+			"t.cf:6: Must specify a login and request string for MySQL, Oracle and PostgreSQL checks. Not adding 10.0.0.2.",
+			"t.cf:11: Must specify a login and request string for MySQL, Oracle and PostgreSQL checks. Not adding 10.0.0.5.",
+		},
+	}, {
+		name: "mysql and pgsql query (no warning)",
+		text: "virtual=10.0.0.1:3306\n\treal=10.0.0.2:3306 gate\n\tlogin=\"u\"\n\trequest=\"select 1\"\n" +
+			"virtual=10.0.0.1:5432\n\treal=10.0.0.2:5432 gate\n\tlogin=\"u\"\n\trequest=\"select 1\"\n",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := config.Parse("t.cf", []byte(tc.text))

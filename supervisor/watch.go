@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	syscmd "github.com/ldirectord-go/ldirectord/internal/command"
 )
 
 // watcher notices changes to the config file (reference §5.7): fsnotify on the file's directory (and on
@@ -145,13 +147,13 @@ func (s *Supervisor) watch(ctx context.Context, path string, poll time.Duration)
 }
 
 // configChanged is ldirectord's check_cfgfile after a change (owner goroutine): log, reload if
-// autoreload=yes, then run the callback (without a shell) whether or not autoreload is on: after the
-// reload is done, as ldirectord.
+// autoreload=yes, then run the callback (as Perl's system(STRING) would: see internal/command) whether or
+// not autoreload is on: after the reload is done, as ldirectord.
 func (s *Supervisor) configChanged(path string) {
 	s.log.Infof("Configuration file '%s' has changed on disk", path)
-	var callback []string
+	var callback command
 	if s.cfg.Callback != "" {
-		callback = []string{s.cfg.Callback, path}
+		callback = command{argv: syscmd.Argv(s.cfg.Callback, path), executable: s.cfg.Callback}
 	}
 	if s.cfg.AutoReload {
 		s.log.Info(" - reread new configuration")
@@ -159,7 +161,7 @@ func (s *Supervisor) configChanged(path string) {
 		return
 	}
 	s.log.Info(" - ignore new configuration")
-	if callback != nil {
-		s.queue(command{argv: callback, executable: true})
+	if callback.argv != nil {
+		s.queue(callback)
 	}
 }

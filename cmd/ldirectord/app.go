@@ -310,7 +310,7 @@ func (a *app) checkConfig() int {
 		fmt.Fprintln(a.stderr, warningText(w))
 	}
 	if a.opts.dump {
-		a.stdout.Write(config.Dump(cfg))
+		a.stdout.Write(config.Dump(config.Redacted(cfg))) // passwords and secrets are not shown
 	}
 	return 0
 }

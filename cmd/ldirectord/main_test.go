@@ -283,10 +283,10 @@ func TestCheckConfig(t *testing.T) {
 	if _, errOut, code := e.run("-d", "-t", nolog); code != 0 || errOut != "" {
 		t.Errorf("-d -t with an unwritable log file: exit %d, stderr %q; want 0", code, errOut)
 	}
-	mysql := e.write("mysql.cf", "virtual=10.9.9.9:3306\n\treal=127.0.0.2:3306 masq\n")
-	out, errOut, code = e.run("-t", mysql)
-	if want := mysql + ":1: warning: service=mysql is checked with a TCP connect only: its protocol check is not implemented\n"; code != 0 || out != "" || errOut != want {
-		t.Errorf("-t mysql: exit %d, stdout %q, stderr %q; want exit 0, stderr %q", code, out, errOut, want)
+	oracle := e.write("oracle.cf", "virtual=10.9.9.9:1521\n\treal=127.0.0.2:1521 masq\n")
+	out, errOut, code = e.run("-t", oracle)
+	if want := oracle + ":1: warning: service=oracle is checked with a TCP connect only: its protocol check is not implemented\n"; code != 0 || out != "" || errOut != want {
+		t.Errorf("-t oracle: exit %d, stdout %q, stderr %q; want exit 0, stderr %q", code, out, errOut, want)
 	}
 	if _, errOut, code := e.run("-t", "nonexistent.cf"); code != 1 || errOut != "Config file nonexistent.cf not found\n" {
 		t.Errorf("-t nonexistent: exit %d, stderr %q", code, errOut)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ldirectord-go/ldirectord/config"
 	"github.com/ldirectord-go/ldirectord/internal/alert"
+	"github.com/ldirectord-go/ldirectord/internal/command"
 	"github.com/ldirectord-go/ldirectord/internal/daemon"
 	"github.com/ldirectord-go/ldirectord/ipvsctl"
 	"github.com/ldirectord-go/ldirectord/supervisor"
@@ -294,9 +295,10 @@ func (d *running) follow(ctx context.Context) {
 // InstanceTimeout bounds one `ldirectord <cfg> <cmd>` run for an execute= instance.
 var InstanceTimeout = time.Minute
 
-// instances runs `<this program> [--dry-run] <cfg> <cmd>` for each execute= config (without a shell; one
-// pair of quotes around the value is removed). It reports whether all succeeded; failures are logged as
-// ldirectord does (`system(<command>) failed: <error>`).
+// instances runs `<this program> [--dry-run] <cfg> <cmd>` for each execute= config, the value as written
+// and judged by Perl's system rule (internal/command: with quotes or other shell metacharacters through
+// /bin/sh, else split on blanks). It reports whether all succeeded; failures are logged as ldirectord does
+// (`system(<command>) failed: <error>`).
 func (a *app) instances(list []string, cmd string) bool {
 	ok := true
 	exe, err := os.Executable()
@@ -304,14 +306,13 @@ func (a *app) instances(list []string, cmd string) bool {
 		exe = "/usr/sbin/ldirectord"
 	}
 	for _, cfg := range list {
-		cfg = unquote(strings.TrimSpace(cfg))
-		args := []string{}
+		before := []string{exe}
 		if a.opts.dryRun {
-			args = append(args, "--dry-run")
+			before = append(before, "--dry-run")
 		}
-		args = append(args, cfg, cmd)
+		argv := command.Prefixed(before, cfg, cmd)
 		ctx, cancel := context.WithTimeout(context.Background(), InstanceTimeout)
-		c := exec.CommandContext(ctx, exe, args...)
+		c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		// Not NOTIFY_SOCKET: an instance is not the service systemd watches.
 		c.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "NOTIFY_SOCKET=") })
 		c.Stdout, c.Stderr = a.stdout, a.stderr
@@ -320,15 +321,8 @@ func (a *app) instances(list []string, cmd string) bool {
 		cancel()
 		if err != nil {
 			ok = false
-			a.log.Infof("system(%s %s) failed: %v", exe, strings.Join(args, " "), err)
+			a.log.Infof("system(%s) failed: %v", command.Text(argv), err)
 		}
 	}
 	return ok
-}
-
-func unquote(s string) string {
-	if len(s) >= 2 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
-		return s[1 : len(s)-1]
-	}
-	return s
 }
