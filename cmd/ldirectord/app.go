@@ -52,6 +52,7 @@ type app struct {
 	cmd     string
 	cfgName string // CFGNAME
 	config  string // the config path as found (<CONFIG> in messages)
+	abs     string // config made absolute while the working directory was still the caller's
 	log     *logrus.Logger
 
 	showJSON bool // show --json
@@ -107,7 +108,7 @@ func (a *app) run() int {
 		}
 		return a.initError(err.Error())
 	}
-	a.config = path
+	a.setConfig(path)
 	cfg, cfgErr := a.loadConfig(path)
 	// The log goes where the config says; the default log file only when the config cannot be read, so a
 	// command never touches a log file the config does not use.
@@ -328,11 +329,21 @@ func (a *app) stop(pid int) int {
 	return a.exit(1, "Exiting from ldirectord "+a.cmd)
 }
 
-// absConfig is the config path made absolute, so that the daemon, which works in "/", still finds it on
-// reload (ldirectord does not, W1).
+// setConfig records the config path as found, and its absolute form while the working directory is
+// still the caller's: the daemon works in "/", where a relative path names another file.
+func (a *app) setConfig(path string) {
+	a.config = path
+	a.abs = path
+	if p, err := filepath.Abs(path); err == nil {
+		a.abs = p
+	}
+}
+
+// absConfig is the config path made absolute (before the daemon changed to "/"), so that the daemon
+// still finds it on reload (ldirectord does not, W1) and `show` names the file that was loaded.
 func (a *app) absConfig() string {
-	if p, err := filepath.Abs(a.config); err == nil {
-		return p
+	if a.abs != "" {
+		return a.abs
 	}
 	return a.config
 }

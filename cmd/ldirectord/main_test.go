@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -820,6 +821,21 @@ func TestRelativeConfigReload(t *testing.T) {
 		t.Errorf("daemon argv %q", got)
 	}
 	waitLog(t, logf, "Added real server: "+a+" (10.9.9.9:80) (Weight set to 1)")
+	// show names the file the daemon loaded, made absolute in the caller's directory (not "/rel.cf").
+	abs := filepath.Join(e.dir, "rel.cf")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, errOut, code := e.run("rel.cf", "show", "--json")
+		var doc struct{ Config string }
+		json.Unmarshal([]byte(out), &doc)
+		if code == 0 && doc.Config == abs {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("show --json: exit %d, config %q (want %q), stderr %q", code, doc.Config, abs, errOut)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	e.write("rel.cf", fmt.Sprintf("logfile=%q\ncheckinterval=1\nvirtual=10.9.9.9:80\n\treal=%s masq\n\treal=%s masq\n\tchecktype=connect\n",
 		logf, a, b))
 	if _, errOut, code := e.run("rel.cf", "reload"); code != 0 {
