@@ -114,7 +114,7 @@ func (a *app) run() int {
 	// command never touches a log file the config does not use.
 	a.configureLog(cfg)
 	if a.child != nil {
-		return a.serveChild(cfg, cfgErr)
+		return a.serveLocked(cfg, cfgErr)
 	}
 	switch a.cmd {
 	case "stop", "status":
@@ -139,7 +139,7 @@ func (a *app) run() int {
 			}
 			return a.exit(0, "Exiting from ldirectord start")
 		}
-		return a.start(cfg)
+		return a.startLocked(cfg)
 	case "stop":
 		if running {
 			if code := a.stop(pid); code != 0 {
@@ -156,7 +156,7 @@ func (a *app) run() int {
 				return code
 			}
 		}
-		return a.start(cfg)
+		return a.startLocked(cfg)
 	case "reload", "force-reload":
 		if !running {
 			msg := "ldirectord is stopped for " + a.config
