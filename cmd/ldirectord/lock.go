@@ -54,4 +54,3 @@ func (a *app) serveLocked(cfg *config.Config, cfgErr error) int {
 	defer lock.Release()
 	return a.serveChild(cfg, cfgErr)
 }
-
