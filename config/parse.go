@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Perl's \s and \S (which, unlike Go's, include the vertical tab).
@@ -159,6 +160,8 @@ type vspec struct {
 	reals     []realSpec
 	service   bool // service= given
 	monitorLn int
+	// lines of request=, receive=, virtualhost= and scheduler= (0: not given), for errors about their values
+	requestLn, receiveLn, vhostLn, schedLn int
 }
 
 // parseState is everything Parse read, kept so that Resolve can finish the job.
@@ -169,6 +172,7 @@ type parseState struct {
 	virtuals   []*vspec
 	logfileLn  int
 	maintdirLn int
+	executeLns []int    // the line of each Config.Execute entry
 	parseWarns []*Error // warnings of the text itself (build adds its own each time it runs)
 	// literal is set when Parse's build needed no Resolver (every host and port is a literal): Resolve
 	// would build the same Virtuals again, so it does nothing.
@@ -196,11 +200,45 @@ type parser struct {
 }
 
 func (p *parser) errorf(line int, format string, a ...any) {
-	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, a...)})
+	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, capArgs(a)...)})
 }
 
 func (p *parser) warnf(line int, format string, a ...any) {
-	p.warns = append(p.warns, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, a...)})
+	p.warns = append(p.warns, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, capArgs(a)...)})
+}
+
+// MaxLine is the longest config line accepted, in bytes. A longer line is an error of its own.
+const MaxLine = 64 << 10
+
+// maxQuote bounds how much of the input an error or warning quotes; maxArg is the bound for any
+// string an error or warning is made of (a message already built, or a value quoted inside one).
+const (
+	maxQuote = 200
+	maxArg   = 1000
+)
+
+// Excerpt is s, cut to its first 200 bytes (at a character boundary) followed by "..." when longer: what
+// a message quotes of the input, so that an absurd value never floods the terminal or the log.
+func Excerpt(s string) string { return cut(s, maxQuote) }
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+// capArgs bounds the string arguments of an error or warning.
+func capArgs(a []any) []any {
+	for i, x := range a {
+		if s, ok := x.(string); ok && len(s) > maxArg {
+			a[i] = cut(s, maxArg)
+		}
+	}
+	return a
 }
 
 // Parse parses one config file's text. It is pure: no DNS and no file access. On errors it returns a nil
@@ -217,10 +255,16 @@ func parse(file string, src []byte, slow bool) (*Config, error) {
 	if len(lines) > 0 && lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
 	}
-	for i, l := range lines {
-		lines[i] = strings.TrimSuffix(l, "\r")
-	}
 	p := &parser{file: file, lines: lines, st: &parseState{slow: slow}, cfg: &Config{File: file}, slow: slow}
+	for i, l := range lines {
+		l = strings.TrimSuffix(l, "\r")
+		if len(l) > MaxLine {
+			// Refused before any directive sees it: no regexp, no copy, no echo of megabytes of input.
+			p.errorf(i+1, "line too long (%d bytes; at most %d)", len(l), MaxLine)
+			l = "#" // read on as a comment line, which neither ends nor starts a section
+		}
+		lines[i] = l
+	}
 	c := p.cfg
 	c.CheckInterval = 10 * time.Second
 	c.LogFile = "/var/log/ldirectord.log"
@@ -399,6 +443,7 @@ func (p *parser) global(ln int, line string) string {
 			}
 		}
 		c.Execute = append(c.Execute, v)
+		p.st.executeLns = append(p.st.executeLns, ln)
 		return ""
 	}
 	if v, ok := directive(line, "fork"); ok {
@@ -437,7 +482,7 @@ func (p *parser) global(ln int, line string) string {
 	if _, ok := directive(line, "timeout"); ok {
 		return "timeout directive deprecated in favour of checktimeout and negotiatetimeout"
 	}
-	return fmt.Sprintf("Unknown command %q", p.lines[ln-1])
+	return fmt.Sprintf("Unknown command %q", Excerpt(p.lines[ln-1]))
 }
 
 func yesNo(v string, dst *bool, msg string) string {
@@ -465,6 +510,26 @@ func yesNoVal(v string, dst *bval, msg string) string {
 // represented by the kernel or by a timer and are rejected with the directive's own error.
 const maxNum = math.MaxInt32
 
+// maxSeconds bounds every time in seconds that the daemon turns into a timer, and maxCheckCount the ping
+// attempts: checktimeout × checkcount, the longest product the daemon computes, stays far below the
+// 292 years a time.Duration holds (ldirectord 4.12 took any number; 2147483647 × 5 overflowed here).
+const (
+	maxSeconds    = 24 * 60 * 60
+	maxCheckCount = 1000
+)
+
+// numLimits are the bounds of the directives num reads that are times or attempts (failurecount and
+// successcount are plain counts: maxNum).
+var numLimits = map[string]struct {
+	max  int64
+	unit string
+}{
+	"checktimeout":     {maxSeconds, " seconds (one day)"},
+	"negotiatetimeout": {maxSeconds, " seconds (one day)"},
+	"checkinterval":    {maxSeconds, " seconds (one day)"},
+	"checkcount":       {maxCheckCount, ""},
+}
+
 // num reads a count or time the way ldirectord does: the first run of digits anywhere in the value, which
 // must not be 0. A value that is more than a plain number is accepted as 4.12 did, with a warning.
 func (p *parser) num(ln int, name, v string, dst *ival, msg string) string {
@@ -480,6 +545,9 @@ func (p *parser) num(ln int, name, v string, dst *ival, msg string) string {
 		// "00" passed ldirectord's test (the string is true in Perl) and then meant 0.
 		p.warnf(ln, "%s=%s is 0, which is not valid; the directive is ignored", name, v)
 		return ""
+	}
+	if lim, ok := numLimits[name]; ok && n > lim.max {
+		return fmt.Sprintf("%s: %d is more than %d%s", msg, n, lim.max, lim.unit)
 	}
 	if clean := trimRight(stripCommentNaive(v)); clean != m {
 		p.warnf(ln, "%s=%s is read as %d", name, v, n)
@@ -577,10 +645,10 @@ func parseEmailAlertStatus(v string) (AlertStatus, string) {
 		case "reloading":
 			s |= StatusReloading
 		default:
-			return 0, fmt.Sprintf("invalid email alert status at: %q", i)
+			return 0, fmt.Sprintf("invalid email alert status at: %q", Excerpt(i))
 		}
 		if none {
-			return 0, fmt.Sprintf("invalid email alert status: %q specified with \"none\"", i)
+			return 0, fmt.Sprintf("invalid email alert status: %q specified with \"none\"", Excerpt(i))
 		}
 	}
 	return s, ""

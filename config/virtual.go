@@ -200,14 +200,14 @@ func (p *parser) vdirective(vs *vspec, ln int, cmd string) string {
 		if !strings.HasPrefix(s, "/") {
 			s = "/" + s
 		}
-		v.Request = s
+		v.Request, vs.requestLn = s, ln
 		return ""
 	}
 	if s, ok := p.quotedDir(ln, cmd, "receive"); ok {
 		if s == "" {
 			return "invalid receive string"
 		}
-		v.Receive = s
+		v.Receive, vs.receiveLn = s, ln
 		return ""
 	}
 	if s, ok := directive(cmd, "checktype"); ok {
@@ -305,7 +305,7 @@ func (p *parser) vdirective(vs *vspec, ln int, cmd string) string {
 			return "invalid scheduler, should be only lowercase letters (a-z)"
 		}
 		p.wordWarn(ln, "scheduler", s, w)
-		v.Scheduler = w
+		v.Scheduler, vs.schedLn = w, ln
 		return ""
 	}
 	if s, ok := directive(cmd, "persistent"); ok {
@@ -412,7 +412,7 @@ func (p *parser) vdirective(vs *vspec, ln int, cmd string) string {
 		if i := strings.IndexByte(s, '"'); i >= 0 {
 			s = s[:i]
 		}
-		v.VirtualHost = s
+		v.VirtualHost, vs.vhostLn = s, ln
 		return ""
 	}
 	if m := reFallDir.FindStringSubmatch(cmd); m != nil {
@@ -459,7 +459,7 @@ func (p *parser) vdirective(vs *vspec, ln int, cmd string) string {
 		v.Comment = s
 		return ""
 	}
-	return fmt.Sprintf("Unknown command %q", p.lines[ln-1])
+	return fmt.Sprintf("Unknown command %q", Excerpt(p.lines[ln-1]))
 }
 
 // quotedOrNot matches `^name\s*=\s*"(.*)"` and else `^name\s*=\s*(.*)`.

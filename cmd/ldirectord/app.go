@@ -297,6 +297,11 @@ func (a *app) checkConfig() int {
 		fmt.Fprintln(a.stderr, err)
 		return 1
 	}
+	if len(a.opts.args) > 0 {
+		a.cfgName = daemon.CfgName(a.opts.args[0])
+	} else {
+		a.cfgName = daemon.CfgName("")
+	}
 	cfg, err := a.loadConfig(path)
 	if err != nil {
 		for _, e := range errorList(err) {
@@ -307,7 +312,7 @@ func (a *app) checkConfig() int {
 		}
 		return 2
 	}
-	for _, w := range cfg.Warnings {
+	for _, w := range append(cfg.Warnings, unknownSchedulers(cfg, kernelModules)...) {
 		fmt.Fprintln(a.stderr, warningText(w))
 	}
 	if a.opts.dump {
@@ -352,11 +357,14 @@ func (a *app) absConfig() string {
 // logfile= under -d, whose log goes to stderr), then the checks only the checkers can make
 // (supervisor.Validate: receive= patterns Go cannot run are errors).
 func (a *app) loadConfig(path string) (*config.Config, error) {
-	cfg, err := config.LoadWith(path, config.LoadOptions{NoLogFile: a.opts.debug})
+	cfg, err := config.LoadWith(path, config.LoadOptions{NoLogFile: a.opts.debug, NoCreate: a.opts.check || a.opts.dump})
 	if err != nil {
 		return nil, err
 	}
 	if err := supervisor.Validate(cfg); err != nil {
+		return nil, err
+	}
+	if err := ownInstance(cfg, a.cfgName); err != nil {
 		return nil, err
 	}
 	return cfg, nil
