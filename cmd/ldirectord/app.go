@@ -212,6 +212,18 @@ func (a *app) configureLog(cfg *config.Config) {
 	}
 }
 
+// FlushTimeout bounds how long ldirectord waits at exit for log lines that its log file could not take
+// yet (see logging.File).
+const FlushTimeout = time.Second
+
+// flushLog waits, at most FlushTimeout, for the log lines still queued, so that the last lines of a
+// command or of the daemon are not lost to a log file that was being rotated.
+func (a *app) flushLog() {
+	if a.log != nil {
+		logging.Flush(a.log, FlushTimeout)
+	}
+}
+
 // logInvocation logs `Invoking ldirectord invoked as: <argv0> <args...> ` (every positional argument
 // followed by a space, options removed), as ldirectord does for every command.
 func (a *app) logInvocation() {

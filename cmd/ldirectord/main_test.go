@@ -42,7 +42,10 @@ func TestMain(m *testing.M) {
 	if d, err := time.ParseDuration(os.Getenv(stopTimeoutEnv)); err == nil {
 		StopTimeout = d
 	}
-	os.Exit(newApp(os.Args, os.Stdout, os.Stderr).run())
+	a := newApp(os.Args, os.Stdout, os.Stderr)
+	code := a.run()
+	a.flushLog()
+	os.Exit(code)
 }
 
 // stubborn is a daemon that never finishes its clean stop.
