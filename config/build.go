@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
 )
 
 // maxRange is the largest real-server range accepted (a /16); maxReals bounds the real servers of one
@@ -95,7 +94,7 @@ func (p *parser) build(r Resolver) {
 	st := p.st
 	c := p.cfg
 	g := &st.g
-	c.CheckInterval = time.Duration(firstSet(10, g.checkInterval)) * time.Second
+	c.CheckInterval = seconds(firstSet(defaults.checkInterval, g.checkInterval))
 
 	// The global fallbacks' hosts are checked where they are written, even when no virtual uses them.
 	for _, f := range []*fallbackSpec{st.fallback, st.fallback6} {
@@ -142,18 +141,18 @@ func (p *parser) build(r Resolver) {
 		}
 
 		cc := &vs.c
-		v.CheckTimeout = time.Duration(firstSet(5, cc.checkTimeout, cc.negotiateTimeout, g.checkTimeout, g.negotiateTimeout)) * time.Second
-		v.NegotiateTimeout = time.Duration(firstSet(30, cc.negotiateTimeout, cc.checkTimeout, g.negotiateTimeout, g.checkTimeout)) * time.Second
-		v.CheckInterval = time.Duration(firstSet(10, cc.checkInterval, g.checkInterval)) * time.Second
-		v.CheckCount = int(firstSet(1, cc.checkCount, g.checkCount))
-		v.FailureCount = int(firstSet(1, cc.failureCount, g.failureCount))
-		v.SuccessCount = int(firstSet(1, cc.successCount, g.successCount))
-		v.Quiescent = pickBool(false, cc.quiescent, g.quiescent)
-		v.CleanStop = pickBool(true, cc.cleanStop, g.cleanStop)
+		v.CheckTimeout = seconds(firstSet(defaults.checkTimeout, cc.checkTimeout, cc.negotiateTimeout, g.checkTimeout, g.negotiateTimeout))
+		v.NegotiateTimeout = seconds(firstSet(defaults.negotiateTimeout, cc.negotiateTimeout, cc.checkTimeout, g.negotiateTimeout, g.checkTimeout))
+		v.CheckInterval = seconds(firstSet(defaults.checkInterval, cc.checkInterval, g.checkInterval))
+		v.CheckCount = int(firstSet(defaults.checkCount, cc.checkCount, g.checkCount))
+		v.FailureCount = int(firstSet(defaults.failureCount, cc.failureCount, g.failureCount))
+		v.SuccessCount = int(firstSet(defaults.successCount, cc.successCount, g.successCount))
+		v.Quiescent = pickBool(defaults.quiescent, cc.quiescent, g.quiescent)
+		v.CleanStop = pickBool(defaults.cleanStop, cc.cleanStop, g.cleanStop)
 		v.FallbackCommand = pickStr(cc.fallbackCommand, g.fallbackCommand)
 		v.EmailAlert = pickStr(cc.emailAlert, g.emailAlert)
 		v.SMTP = pickStr(cc.smtp, g.smtp)
-		v.EmailAlertFreq = time.Duration(firstSet(0, cc.emailAlertFreq, g.emailAlertFreq)) * time.Second
+		v.EmailAlertFreq = seconds(firstSet(defaults.emailAlertFreq, cc.emailAlertFreq, g.emailAlertFreq))
 		v.EmailAlertStatus = g.emailAlertStatus.v
 		if cc.emailAlertStatus.set {
 			v.EmailAlertStatus = cc.emailAlertStatus.v

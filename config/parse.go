@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -266,10 +265,10 @@ func parse(file string, src []byte, slow bool) (*Config, error) {
 		lines[i] = l
 	}
 	c := p.cfg
-	c.CheckInterval = 10 * time.Second
-	c.LogFile = "/var/log/ldirectord.log"
-	p.st.g.cleanStop = bval{v: true}
-	p.st.g.emailAlertStatus.v = StatusAll
+	c.CheckInterval = seconds(defaults.checkInterval)
+	c.LogFile = defaults.logFile
+	p.st.g.cleanStop = bval{v: defaults.cleanStop}
+	p.st.g.emailAlertStatus.v = defaults.emailAlertStatus
 
 	for p.pos < len(p.lines) {
 		p.globalLine()
@@ -338,152 +337,9 @@ func (p *parser) globalLine() {
 	p.errorf(ln, "%s", firstErr)
 }
 
-// both applies the directives that read the same globally and in a virtual section (quiescent, the e-mail
-// alert settings, cleanstop, smtp) to s, the global or the virtual's settings. ok is false for any other
-// line. (The other "both" directives differ between the two levels in their messages or quoting.)
-func (p *parser) both(ln int, line string, s *common) (msg string, ok bool) {
-	if v, ok := directive(line, "quiescent"); ok {
-		return yesNoVal(v, &s.quiescent, "quiescent must be 'yes' or 'no'"), true
-	}
-	if v, ok := directive(line, "emailalert"); ok {
-		a, msg := readEmailAlert(v)
-		if msg == "" {
-			s.emailAlert = sval{v: a, set: true, line: ln}
-		}
-		return msg, true
-	}
-	if v, ok := directive(line, "emailalertfreq"); ok {
-		return p.emailFreq(ln, v, &s.emailAlertFreq), true
-	}
-	if v, ok := directive(line, "emailalertstatus"); ok {
-		st, msg := parseEmailAlertStatus(v)
-		if msg == "" {
-			s.emailAlertStatus.v, s.emailAlertStatus.set = st, true
-		}
-		return msg, true
-	}
-	if v, ok := directive(line, "cleanstop"); ok {
-		return yesNoVal(v, &s.cleanStop, "cleanstop must be 'yes' or 'no'"), true
-	}
-	if v, ok := directive(line, "smtp"); ok {
-		return p.smtp(ln, v, &s.smtp), true
-	}
-	return "", false
-}
-
-// global applies one global directive; it returns an error message or "".
-func (p *parser) global(ln int, line string) string {
-	c := p.cfg
-	g := &p.st.g
-	if msg, ok := p.both(ln, line, g); ok {
-		return msg
-	}
-	if v, ok := directive(line, "checktimeout"); ok {
-		return p.positive(ln, "checktimeout", v, &g.checkTimeout, "invalid check timeout value")
-	}
-	if _, ok := directive(line, "connecttimeout"); ok {
-		return "connecttimeout directive deprecated in favour of negotiatetimeout"
-	}
-	if v, ok := directive(line, "negotiatetimeout"); ok {
-		return p.positive(ln, "negotiatetimeout", v, &g.negotiateTimeout, "invalid negotiate timeout value")
-	}
-	if v, ok := directive(line, "checkinterval"); ok {
-		return p.num(ln, "checkinterval", v, &g.checkInterval, "invalid check interval value")
-	}
-	if v, ok := directive(line, "checkcount"); ok {
-		if msg := p.num(ln, "checkcount", v, &g.checkCount, "invalid check count value"); msg != "" {
-			return msg
-		}
-		p.warnf(ln, "checkcount option is deprecated and slated for removal.  please see 'failurecount'")
-		return ""
-	}
-	if v, ok := directive(line, "failurecount"); ok {
-		return p.num(ln, "failurecount", v, &g.failureCount, "invalid failure count value")
-	}
-	if v, ok := directive(line, "successcount"); ok {
-		return p.num(ln, "successcount", v, &g.successCount, "invalid success count value")
-	}
-	if v, ok := directive(line, "fallback6"); ok {
-		f, msg := p.parseFallback(ln, v, true)
-		if msg == "" {
-			p.st.fallback6 = f
-		}
-		return msg
-	}
-	if v, ok := directive(line, "fallback"); ok {
-		f, msg := p.parseFallback(ln, v, false)
-		if msg == "" {
-			p.st.fallback = f
-		}
-		return msg
-	}
-	if v, ok := directive(line, "fallbackcommand"); ok {
-		if v == "" {
-			return "invalid fallback command"
-		}
-		g.fallbackCommand = sval{v: v, set: true, line: ln}
-		return ""
-	}
-	if v, ok := directive(line, "autoreload"); ok {
-		return yesNo(v, &c.AutoReload, "autoreload must be 'yes' or 'no'")
-	}
-	if v, _, ok := quoted(line, "callback"); ok {
-		c.Callback = v
-		return ""
-	}
-	if v, _, ok := quoted(line, "logfile"); ok {
-		c.LogFile = v
-		p.st.logfileLn = ln
-		return ""
-	}
-	if v, ok := directive(line, "execute"); ok {
-		for _, e := range c.Execute {
-			if e == v {
-				return ""
-			}
-		}
-		c.Execute = append(c.Execute, v)
-		p.st.executeLns = append(p.st.executeLns, ln)
-		return ""
-	}
-	if v, ok := directive(line, "fork"); ok {
-		return yesNo(v, &c.Fork, "fork must be 'yes' or 'no'")
-	}
-	if strings.HasPrefix(line, "supervised") {
-		if v, ok := directive(line, "supervised"); ok && (v == "yes" || v == "no") {
-			c.Supervised = v == "yes"
-			return ""
-		}
-		if trimRight(line) == "supervised" {
-			c.Supervised = true
-			p.warnf(ln, "please update your config not to use a bare supervised directive")
-			return ""
-		}
-		return "supervised must be 'yes' or 'no'"
-	}
-	if v, ok := directive(line, "readdquiescent"); ok {
-		return yesNo(v, &c.ReaddQuiescent, "readdquiescent must be 'yes' or 'no'")
-	}
-	if v, ok := directive(line, "emailalertfrom"); ok {
-		if v == "" {
-			return "no email from address specified"
-		}
-		c.EmailAlertFrom = v
-		return ""
-	}
-	if v, ok := directive(line, "maintenancedir"); ok {
-		if v == "" {
-			return "maintenance directory not specified"
-		}
-		c.MaintenanceDir = v
-		p.st.maintdirLn = ln
-		return ""
-	}
-	if _, ok := directive(line, "timeout"); ok {
-		return "timeout directive deprecated in favour of checktimeout and negotiatetimeout"
-	}
-	return fmt.Sprintf("Unknown command %q", Excerpt(p.lines[ln-1]))
-}
+// global applies one global directive (through the table of directives.go); it returns an error message
+// or "".
+func (p *parser) global(ln int, line string) string { return p.apply(ln, line, &p.st.g, nil) }
 
 func yesNo(v string, dst *bool, msg string) string {
 	switch v {
