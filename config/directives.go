@@ -22,12 +22,14 @@ type dline struct {
 // is not the directive after all (a value that must be quoted is not): that is `Unknown command`.
 type handler func(p *parser, d *dline) (msg string, ok bool)
 
-// directive is one entry of the table: how the directive is read at each level (nil: not valid there).
+// directiveSpec is one entry of the table: how the directive is read at each level (nil: not valid there).
 // Where ldirectord reads a directive the same way globally and per virtual, both are the same handler.
 type directiveSpec struct {
 	global, virtual handler
 }
 
+// both, globalOnly and virtualOnly make the entry of a directive read by h at both levels, at the global
+// level only, and in a virtual section only.
 func both(h handler) directiveSpec        { return directiveSpec{global: h, virtual: h} }
 func globalOnly(h handler) directiveSpec  { return directiveSpec{global: h} }
 func virtualOnly(h handler) directiveSpec { return directiveSpec{virtual: h} }
