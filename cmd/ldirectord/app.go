@@ -366,8 +366,9 @@ func (a *app) absConfig() string {
 }
 
 // loadConfig reads a config as every command and every reload does: config.Load (without opening
-// logfile= under -d, whose log goes to stderr), then the checks only the checkers can make
-// (supervisor.Validate: receive= patterns Go cannot run are errors).
+// logfile= under -d, whose log goes to stderr; with -t and --dump-config opening and creating no file at
+// all), then the checks only the checkers can make (supervisor.Validate: receive= patterns Go cannot run
+// are errors), and refuses an execute= of this very instance (ownInstance).
 func (a *app) loadConfig(path string) (*config.Config, error) {
 	cfg, err := config.LoadWith(path, config.LoadOptions{NoLogFile: a.opts.debug, NoCreate: a.opts.check || a.opts.dump})
 	if err != nil {
