@@ -39,7 +39,7 @@ func Validate(cfg *config.Config) error {
 				}
 				// The pattern as written in the config, not Go-quoted: backslashes stay single.
 				errs = append(errs, &config.Error{File: cfg.File, Line: line,
-					Msg: fmt.Sprintf(`invalid receive string "%s": %v`, pattern, err)})
+					Msg: fmt.Sprintf(`invalid receive string "%s": %v`, config.Excerpt(pattern), err)})
 			}
 		}
 		ownVirtual := false
@@ -51,7 +51,7 @@ func Validate(cfg *config.Config) error {
 			}
 		}
 		if ownVirtual || len(v.Reals) == 0 {
-			bad(v.Line, v.Receive)
+			bad(cfg.DirectiveLine(v, "receive"), v.Receive)
 		}
 	}
 	cfg.Warnings = append(cfg.Warnings, misconfiguredWarnings(cfg)...)

@@ -17,7 +17,7 @@ func TestValidate(t *testing.T) {
 	}, {
 		name: "a backreference cannot run in Go",
 		text: "virtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate\n\tservice=http\n\treceive=\"(a)\\1\"\n",
-		errs: []string{`t.cf:1: invalid receive string "(a)\1": backreference \1 is not supported (Go regular expressions have no backreferences)`},
+		errs: []string{`t.cf:4: invalid receive string "(a)\1": backreference \1 is not supported (Go regular expressions have no backreferences)`},
 	}, {
 		name: "the per-real pattern is checked at its line, the virtual's only when a real uses it",
 		text: "virtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate \"health\", \"(?=x)\"\n\tservice=http\n\treceive=\"(a)\\1\"\n",
@@ -31,7 +31,7 @@ func TestValidate(t *testing.T) {
 	}, {
 		name: "ldap matches receive against the DN, and is implemented (no warning)",
 		text: "virtual=10.0.0.1:389\n\treal=10.0.0.2:389 gate\n\treceive=\"(?<=dc=)x\"\n",
-		errs: []string{`t.cf:1: invalid receive string "(?<=dc=)x": lookbehind (?<=...) is not supported`},
+		errs: []string{`t.cf:3: invalid receive string "(?<=dc=)x": lookbehind (?<=...) is not supported`},
 	}, {
 		name:     "an unimplemented protocol is a warning",
 		text:     "virtual=10.0.0.1:1521\n\treal=10.0.0.2:1521 gate\n\tlogin=\"u\"\n\trequest=\"select 1\"\n",

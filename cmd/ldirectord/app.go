@@ -52,6 +52,7 @@ type app struct {
 	cmd     string
 	cfgName string // CFGNAME
 	config  string // the config path as found (<CONFIG> in messages)
+	abs     string // config made absolute while the working directory was still the caller's
 	log     *logrus.Logger
 
 	showJSON bool // show --json
@@ -107,13 +108,13 @@ func (a *app) run() int {
 		}
 		return a.initError(err.Error())
 	}
-	a.config = path
+	a.setConfig(path)
 	cfg, cfgErr := a.loadConfig(path)
 	// The log goes where the config says; the default log file only when the config cannot be read, so a
 	// command never touches a log file the config does not use.
 	a.configureLog(cfg)
 	if a.child != nil {
-		return a.serveChild(cfg, cfgErr)
+		return a.serveLocked(cfg, cfgErr)
 	}
 	switch a.cmd {
 	case "stop", "status":
@@ -138,7 +139,7 @@ func (a *app) run() int {
 			}
 			return a.exit(0, "Exiting from ldirectord start")
 		}
-		return a.start(cfg)
+		return a.startLocked(cfg)
 	case "stop":
 		if running {
 			if code := a.stop(pid); code != 0 {
@@ -155,7 +156,7 @@ func (a *app) run() int {
 				return code
 			}
 		}
-		return a.start(cfg)
+		return a.startLocked(cfg)
 	case "reload", "force-reload":
 		if !running {
 			msg := "ldirectord is stopped for " + a.config
@@ -208,6 +209,18 @@ func (a *app) configureLog(cfg *config.Config) {
 		logging.Configure(a.log, logging.Options{Debug: true, Stdout: a.stdout, Stderr: a.stderr})
 		a.log.SetLevel(logrus.InfoLevel)
 		a.log.Warn(err.Error())
+	}
+}
+
+// FlushTimeout bounds how long ldirectord waits at exit for log lines that its log file could not take
+// yet (see logging.File).
+const FlushTimeout = time.Second
+
+// flushLog waits, at most FlushTimeout, for the log lines still queued, so that the last lines of a
+// command or of the daemon are not lost to a log file that was being rotated.
+func (a *app) flushLog() {
+	if a.log != nil {
+		logging.Flush(a.log, FlushTimeout)
 	}
 }
 
@@ -296,6 +309,11 @@ func (a *app) checkConfig() int {
 		fmt.Fprintln(a.stderr, err)
 		return 1
 	}
+	if len(a.opts.args) > 0 {
+		a.cfgName = daemon.CfgName(a.opts.args[0])
+	} else {
+		a.cfgName = daemon.CfgName("")
+	}
 	cfg, err := a.loadConfig(path)
 	if err != nil {
 		for _, e := range errorList(err) {
@@ -306,7 +324,7 @@ func (a *app) checkConfig() int {
 		}
 		return 2
 	}
-	for _, w := range cfg.Warnings {
+	for _, w := range append(cfg.Warnings, unknownSchedulers(cfg, kernelModules)...) {
 		fmt.Fprintln(a.stderr, warningText(w))
 	}
 	if a.opts.dump {
@@ -328,24 +346,38 @@ func (a *app) stop(pid int) int {
 	return a.exit(1, "Exiting from ldirectord "+a.cmd)
 }
 
-// absConfig is the config path made absolute, so that the daemon, which works in "/", still finds it on
-// reload (ldirectord does not, W1).
+// setConfig records the config path as found, and its absolute form while the working directory is
+// still the caller's: the daemon works in "/", where a relative path names another file.
+func (a *app) setConfig(path string) {
+	a.config = path
+	a.abs = path
+	if p, err := filepath.Abs(path); err == nil {
+		a.abs = p
+	}
+}
+
+// absConfig is the config path made absolute (before the daemon changed to "/"), so that the daemon
+// still finds it on reload (ldirectord does not, W1) and `show` names the file that was loaded.
 func (a *app) absConfig() string {
-	if p, err := filepath.Abs(a.config); err == nil {
-		return p
+	if a.abs != "" {
+		return a.abs
 	}
 	return a.config
 }
 
 // loadConfig reads a config as every command and every reload does: config.Load (without opening
-// logfile= under -d, whose log goes to stderr), then the checks only the checkers can make
-// (supervisor.Validate: receive= patterns Go cannot run are errors).
+// logfile= under -d, whose log goes to stderr; with -t and --dump-config opening and creating no file at
+// all), then the checks only the checkers can make (supervisor.Validate: receive= patterns Go cannot run
+// are errors), and refuses an execute= of this very instance (ownInstance).
 func (a *app) loadConfig(path string) (*config.Config, error) {
-	cfg, err := config.LoadWith(path, config.LoadOptions{NoLogFile: a.opts.debug})
+	cfg, err := config.LoadWith(path, config.LoadOptions{NoLogFile: a.opts.debug, NoCreate: a.opts.check || a.opts.dump})
 	if err != nil {
 		return nil, err
 	}
 	if err := supervisor.Validate(cfg); err != nil {
+		return nil, err
+	}
+	if err := ownInstance(cfg, a.cfgName); err != nil {
 		return nil, err
 	}
 	return cfg, nil

@@ -176,3 +176,12 @@ func Close(l *logrus.Logger) {
 		s.Close()
 	}
 }
+
+// Flush waits until the lines l's log file has queued (see File) are written, at most timeout; it reports
+// whether they were. Other outputs write at once.
+func Flush(l *logrus.Logger, timeout time.Duration) bool {
+	if f, ok := l.Out.(*File); ok {
+		return f.Flush(timeout)
+	}
+	return true
+}
