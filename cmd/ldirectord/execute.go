@@ -28,3 +28,12 @@ func ownInstance(cfg *config.Config, cfgName string) error {
 	}
 	return errs
 }
+
+// unquote strips one pair of matching quotes around an execute= value, as the shell does for a value that
+// is one quoted word, so that `execute="this.cf"` is recognised as this.cf.
+func unquote(s string) string {
+	if len(s) >= 2 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
+		return s[1 : len(s)-1]
+	}
+	return s
+}

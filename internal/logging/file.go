@@ -2,6 +2,7 @@ package logging
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,15 @@ type File struct {
 	Path string
 	// Fallback receives the reports that the file cannot be written, and can again. Nil drops them.
 	Fallback io.Writer
+	// CreateDelay is how long the background writer waits for a missing log file to reappear before
+	// creating it. Zero means DefaultCreateDelay.
+	CreateDelay time.Duration
+	// RetryMax bounds the delay between two attempts of the background writer. Zero means
+	// DefaultRetryMax.
+	RetryMax time.Duration
+	// Report also sends those reports elsewhere. Nil means syslog (facility daemon), so that a daemon whose
+	// stderr is /dev/null still tells someone.
+	Report func(msg string)
 
 	mu       sync.Mutex
 	queue    [][]byte      // lines not yet written, in order; non-empty only while retrying
@@ -40,20 +50,17 @@ type File struct {
 	reported bool          // the failure was reported and its end not yet
 }
 
-// CreateDelay is how long the background writer waits for a missing log file to reappear before
-// creating it.
-var CreateDelay = 50 * time.Millisecond
-
-// RetryMax bounds the delay between two attempts of the background writer to write a file that cannot be
-// written.
-var RetryMax = 5 * time.Second
+// Defaults of File's timing fields.
+const (
+	DefaultCreateDelay = 50 * time.Millisecond
+	DefaultRetryMax    = 5 * time.Second
+)
 
 // MaxQueued is the most lines kept for a log file that cannot be written.
 const MaxQueued = 10000
 
-// reportElsewhere sends a report about the log file to syslog (facility daemon), so that a daemon whose
-// stderr is /dev/null still tells someone. Tests replace it.
-var reportElsewhere = func(msg string) {
+// reportToSyslog sends a report about the log file to syslog (facility daemon).
+func reportToSyslog(msg string) {
 	if s, err := NewSyslog("daemon", "", io.Discard); err == nil {
 		s.Write([]byte(msg))
 		s.Close()
@@ -115,8 +122,9 @@ func (f *File) enqueue(lines ...[]byte) {
 func (f *File) retry(rotating bool) {
 	delay := time.Duration(0)
 	if rotating {
-		delay = CreateDelay
+		delay = cmp.Or(f.CreateDelay, DefaultCreateDelay)
 	}
+	retryMax := cmp.Or(f.RetryMax, DefaultRetryMax)
 	for {
 		time.Sleep(delay)
 		f.mu.Lock()
@@ -137,7 +145,7 @@ func (f *File) retry(rotating bool) {
 				f.report(fmt.Sprintf("ldirectord: cannot write log file %s: %v; lines are kept (at most %d) and"+
 					" written when it can be written again", f.Path, unwrapPath(err), MaxQueued))
 			}
-			delay = min(max(2*delay, 100*time.Millisecond), RetryMax)
+			delay = min(max(2*delay, 100*time.Millisecond), retryMax)
 			continue
 		}
 		if len(f.queue) > 0 {
@@ -147,7 +155,7 @@ func (f *File) retry(rotating bool) {
 		}
 		reported, dropped := f.reported, f.dropped
 		f.reported, f.dropped = false, 0
-		close(f.retrying)
+		done := f.retrying
 		f.retrying = nil
 		f.mu.Unlock()
 		if reported {
@@ -157,6 +165,7 @@ func (f *File) retry(rotating bool) {
 			}
 			f.report(msg)
 		}
+		close(done) // after the report: Flush returns once everything is said
 		return
 	}
 }
@@ -178,7 +187,11 @@ func (f *File) report(msg string) {
 	if f.Fallback != nil {
 		f.Fallback.Write([]byte(msg + "\n"))
 	}
-	reportElsewhere(msg)
+	if f.Report != nil {
+		f.Report(msg)
+		return
+	}
+	reportToSyslog(msg)
 }
 
 // unwrapPath is the error without the path a *PathError repeats.

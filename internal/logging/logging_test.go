@@ -107,12 +107,9 @@ func TestFileDirRemoved(t *testing.T) {
 	var stderr syncBuffer
 	var syslogged []string
 	var mu sync.Mutex
-	saveReport, saveDelay, saveMax := reportElsewhere, CreateDelay, RetryMax
-	reportElsewhere = func(msg string) { mu.Lock(); syslogged = append(syslogged, msg); mu.Unlock() }
-	CreateDelay, RetryMax = time.Hour, 20*time.Millisecond
-	defer func() { reportElsewhere, CreateDelay, RetryMax = saveReport, saveDelay, saveMax }()
-
-	l, err := New(Options{LogFile: path, CfgName: "x", Stderr: &stderr})
+	toSyslog := func(msg string) { mu.Lock(); syslogged = append(syslogged, msg); mu.Unlock() }
+	l, err := New(Options{LogFile: path, CfgName: "x", Stderr: &stderr,
+		File: &File{CreateDelay: time.Hour, RetryMax: 20 * time.Millisecond, Report: toSyslog}})
 	if err != nil {
 		t.Fatal(err)
 	}
