@@ -125,7 +125,7 @@ func (s *Supervisor) handle(ev event, dirty map[*config.Virtual]bool) {
 		return
 	}
 	if ev.first {
-		s.pending--
+		s.uncount(u)
 	}
 	if u.state == ev.state {
 		return
