@@ -1,7 +1,11 @@
 package supervisor
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ldirectord-go/ldirectord/config"
 	"github.com/ldirectord-go/ldirectord/ipvsctl"
@@ -44,4 +48,121 @@ func TestPhaseAfterReloadStopsCheckedUnit(t *testing.T) {
 	if s.pending != 0 || s.phase != config.StatusRunning {
 		t.Errorf("after every running loop reported: pending %d, phase %s; want 0, running", s.pending, s.phase)
 	}
+}
+
+// stopsWithin cancels h's Run and fails the test unless Run returns within d.
+func stopsWithin(t *testing.T, h *harness, d time.Duration) {
+	t.Helper()
+	h.cancel()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(d):
+		t.Fatalf("Run did not return within %s of the stop", d)
+	}
+}
+
+// watchedConfig writes a config file in a new directory and returns its path and a config naming it.
+func watchedConfig(t *testing.T, auto bool) (string, *config.Config) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ld.cf")
+	if err := os.WriteFile(path, []byte("checkinterval=5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := cfgOf(vs("10.9.9.1:80", rs("10.0.0.1:80", masq, 1)))
+	cfg.File, cfg.AutoReload, cfg.CheckInterval = path, auto, time.Hour
+	return path, cfg
+}
+
+// TestStopWhileAutoreloadLoads (issue 9, item 1): TERM while an autoreload is loading a config that
+// never finishes loading (a monitorfile= FIFO, slow DNS) stops at once.
+func TestStopWhileAutoreloadLoads(t *testing.T) {
+	path, cfg := watchedConfig(t, true)
+	entered, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	h := newHarness(t, cfg, nil, func(o *Options) {
+		o.Debounce = 20 * time.Millisecond
+		o.Load = func() (*config.Config, error) { close(entered); <-release; return nil, errors.New("released") }
+	})
+	started := make(chan struct{})
+	h.s.watchStarted = func() { close(started) }
+	h.run()
+	<-started
+	if err := os.WriteFile(path, []byte("checkinterval=6\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change was never loaded")
+	}
+	stopsWithin(t, h, 10*time.Second)
+}
+
+// TestStopWhileReloadHangs: TERM while a SIGHUP reload is loading stops at once, and the waiting
+// Reload returns ErrStopped.
+func TestStopWhileReloadHangs(t *testing.T) {
+	_, cfg := watchedConfig(t, false)
+	entered, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	h := newHarness(t, cfg, nil, func(o *Options) {
+		o.Load = func() (*config.Config, error) { close(entered); <-release; return nil, errors.New("released") }
+	})
+	h.run()
+	eventually(t, "the first checks", func() bool { return h.s.Snapshot().Phase == config.StatusRunning })
+	res := make(chan error, 1)
+	go func() { res <- h.s.Reload() }()
+	<-entered
+	stopsWithin(t, h, 10*time.Second)
+	if err := <-res; !errors.Is(err, ErrStopped) {
+		t.Errorf("Reload: %v, want %v", err, ErrStopped)
+	}
+}
+
+// TestReloadTurnsAutoreloadOffWhileWatcherReports (issue 9, item 1): a SIGHUP reload that turns
+// autoreload off stops the config watcher while the watcher is reporting a change to the owner, busy
+// with that very reload. Neither may wait for the other: the reload finishes and stop stops.
+func TestReloadTurnsAutoreloadOffWhileWatcherReports(t *testing.T) {
+	path, cfg := watchedConfig(t, true)
+	off := cfgOf(vs("10.9.9.1:80", rs("10.0.0.1:80", masq, 2))) // a new weight: the reload changes the table
+	off.File, off.CheckInterval = path, time.Hour
+	h := newHarness(t, cfg, nil, func(o *Options) {
+		o.Debounce = 20 * time.Millisecond
+		o.Load = func() (*config.Config, error) { return off, nil }
+	})
+	started := make(chan struct{})
+	h.s.watchStarted = func() { close(started) }
+	h.run()
+	<-started
+	eventually(t, "the real's entry", func() bool {
+		return h.s.Snapshot().Phase == config.StatusRunning && h.s.Snapshot().Virtuals[0].Reals[0].InTable
+	})
+
+	inKernel, release := make(chan struct{}), make(chan struct{})
+	h.fake.SetHook(func(op ipvsctl.Op) error {
+		if op.Kind == ipvsctl.OpUpdateDestination {
+			close(inKernel)
+			<-release
+		}
+		return nil
+	})
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- h.s.Reload() }()
+	<-inKernel // the owner is in the reload
+	if err := os.WriteFile(path, []byte("checkinterval=6\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the watcher notices and waits for the owner
+	close(release)
+	select {
+	case err := <-reloaded:
+		if err != nil {
+			t.Fatalf("Reload: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reload never finished")
+	}
+	stopsWithin(t, h, 10*time.Second)
 }
