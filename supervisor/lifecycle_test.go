@@ -2,8 +2,13 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,4 +170,101 @@ func TestReloadTurnsAutoreloadOffWhileWatcherReports(t *testing.T) {
 		t.Fatal("the reload never finished")
 	}
 	stopsWithin(t, h, 10*time.Second)
+}
+
+// TestWatchNotRegularFile (issue 9, item 6): with autoreload=yes, the config replaced by a symlink to
+// /dev/zero (endless) or by a FIFO (its open blocks) is not read: the watcher warns, once, that it cannot
+// check the file, and stop still stops at once.
+func TestWatchNotRegularFile(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		replace func(t *testing.T, path string)
+	}{
+		{"symlink to /dev/zero", func(t *testing.T, path string) {
+			tmp := path + ".new"
+			if err := os.Symlink("/dev/zero", tmp); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"FIFO", func(t *testing.T, path string) {
+			tmp := path + ".new"
+			if err := syscall.Mkfifo(tmp, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path, cfg := watchedConfig(t, true)
+			var loads atomic.Int32
+			h := newHarness(t, cfg, nil, func(o *Options) {
+				o.Debounce = 20 * time.Millisecond
+				o.Load = func() (*config.Config, error) { loads.Add(1); return nil, errors.New("no load expected") }
+			})
+			started := make(chan struct{})
+			h.s.watchStarted = func() { close(started) }
+			h.run()
+			<-started
+			c.replace(t, path)
+			warning := "W: can not open file " + path + " for checking"
+			var got []string
+			eventually(t, "the warning", func() bool { got = append(got, h.logs()...); return slices.Contains(got, warning) })
+			time.Sleep(300 * time.Millisecond) // more events, more checks: still one warning
+			got = append(got, h.logs()...)
+			var other []string
+			n := 0
+			for _, l := range got {
+				if l == warning {
+					n++
+				} else if !strings.HasPrefix(l, "Added") && !strings.HasPrefix(l, "Resetting") {
+					other = append(other, l)
+				}
+			}
+			if n != 1 || len(other) > 0 {
+				t.Errorf("log: %d warnings (want 1), other lines %q", n, other)
+			}
+			stopsWithin(t, h, 10*time.Second)
+			if n := loads.Load(); n != 0 {
+				t.Errorf("%d loads of a file that is not a regular file", n)
+			}
+		})
+	}
+}
+
+// TestHashFile: the watcher hashes regular files of at most MaxConfigSize bytes and nothing else.
+func TestHashFile(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small.cf")
+	os.WriteFile(small, []byte("checkinterval=5\n"), 0o644)
+	big := filepath.Join(dir, "big.cf")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(MaxConfigSize + 1) // sparse
+	f.Close()
+	fifo := filepath.Join(dir, "fifo")
+	syscall.Mkfifo(fifo, 0o600)
+	for _, c := range []struct{ path, err string }{
+		{small, ""},
+		{dir, dir + ": not a regular file"},
+		{"/dev/zero", "/dev/zero: not a regular file"},
+		{fifo, fifo + ": not a regular file"},
+		{big, fmt.Sprintf("%s: larger than %d bytes", big, MaxConfigSize)},
+		{filepath.Join(dir, "missing"), "open " + filepath.Join(dir, "missing") + ": no such file or directory"},
+	} {
+		_, err := hashFile(c.path)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != c.err {
+			t.Errorf("hashFile(%s): %q, want %q", c.path, got, c.err)
+		}
+	}
 }
