@@ -54,8 +54,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.publish()
 	s.watchConfig(ctx)
 
-	resync := time.NewTimer(s.nextResync())
+	resync := time.NewTimer(s.opts.ResyncInterval)
 	defer resync.Stop()
+	if s.failed {
+		s.retrying = true
+		resync.Reset(s.retry.failed())
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -83,27 +87,25 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		case path := <-s.changed:
 			s.configChanged(path)
 		case <-resync.C:
+			s.retrying = false
 			s.resync(ctx)
-			resync.Reset(s.nextResync())
-			s.publish()
-			continue
+			if !s.failed {
+				s.retry.succeeded()
+				clear(s.opFails)
+				resync.Reset(s.opts.ResyncInterval)
+			}
 		}
 		s.publish()
-		if s.failed {
-			resync.Reset(s.opts.RetryInterval)
+		if s.failed && !s.retrying {
+			s.retrying = true
+			resync.Reset(s.retry.failed())
 		}
 	}
 }
 
-func (s *Supervisor) nextResync() time.Duration {
-	if s.failed {
-		return s.opts.RetryInterval
-	}
-	return s.opts.ResyncInterval
-}
-
-// readTable reads the kernel table at start, retrying until it works or ctx ends.
+// readTable reads the kernel table at start, retrying (with backoff) until it works or ctx ends.
 func (s *Supervisor) readTable(ctx context.Context) (ipvsctl.Table, bool) {
+	b := backoff{base: s.opts.RetryInterval, max: s.opts.MaxRetryInterval}
 	for {
 		t, err := ipvsctl.ReadTable(ctx, s.opts.Client)
 		if err == nil {
@@ -113,7 +115,7 @@ func (s *Supervisor) readTable(ctx context.Context) (ipvsctl.Table, bool) {
 		select {
 		case <-ctx.Done():
 			return nil, false
-		case <-time.After(s.opts.RetryInterval):
+		case <-time.After(b.failed()):
 		}
 	}
 }
