@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -54,6 +55,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.publish()
 	s.watchConfig(ctx)
 
+	pacer := resyncPacer{interval: s.opts.ResyncInterval, share: cmp.Or(s.resyncShare, ResyncShare)}
 	resync := time.NewTimer(s.opts.ResyncInterval)
 	defer resync.Stop()
 	if s.failed {
@@ -88,11 +90,17 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.configChanged(path)
 		case <-resync.C:
 			s.retrying = false
+			t0 := time.Now()
 			s.resync(ctx)
 			if !s.failed {
 				s.retry.succeeded()
 				clear(s.opFails)
-				resync.Reset(s.opts.ResyncInterval)
+				cost := time.Since(t0)
+				next := pacer.next(cost)
+				resync.Reset(next)
+				if s.resynced != nil {
+					s.resynced(cost, next)
+				}
 			}
 		}
 		s.publish()

@@ -61,8 +61,9 @@ type Options struct {
 	// LookupAddr is the reverse DNS lookup for maintenancedir. Default net.DefaultResolver.LookupAddr.
 	LookupAddr func(ctx context.Context, addr string) ([]string, error)
 
-	// ResyncInterval is how often the kernel table is read back and repaired. Default
-	// DefaultResyncInterval.
+	// ResyncInterval is how often the kernel table is read back and repaired (drift: entries changed
+	// behind the daemon's back). Default DefaultResyncInterval. When a resync takes longer than
+	// ResyncShare of the interval, the next one waits that much longer (pacer.go).
 	ResyncInterval time.Duration
 	// RetryInterval is the first delay before a failed kernel operation is retried; each failed retry
 	// doubles it, up to MaxRetryInterval. Default DefaultRetryInterval.
@@ -82,7 +83,7 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultResyncInterval   = 30 * time.Second
+	DefaultResyncInterval   = 10 * time.Second
 	DefaultRetryInterval    = 2 * time.Second
 	DefaultMaxRetryInterval = time.Minute
 	DefaultDebounce         = 250 * time.Millisecond
@@ -146,6 +147,10 @@ type Supervisor struct {
 
 	// lateness, when set (benchmarks), is told how late each check started.
 	lateness func(time.Duration)
+	// resyncShare, when set (benchmarks), replaces ResyncShare.
+	resyncShare float64
+	// resynced, when set (benchmarks), is told what each periodic resync cost and when the next comes.
+	resynced func(cost, next time.Duration)
 	// watchStarted, when set (tests), is called once the config watcher has its first hash.
 	watchStarted func()
 }
