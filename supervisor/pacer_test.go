@@ -23,6 +23,27 @@ func TestResyncPacer(t *testing.T) {
 	}
 }
 
+func TestResyncCost(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		name             string
+		wall, cpu, gc    time.Duration
+		resAlloc, allocs uint64
+		want             time.Duration
+	}{
+		{"wall time", 20 * ms, 15 * ms, 0, 0, 0, 20 * ms},
+		{"CPU on other cores", 60 * ms, 136 * ms, 0, 0, 0, 136 * ms},
+		{"all of the cycle's garbage", 40 * ms, 30 * ms, 170 * ms, 42 << 20, 42 << 20, 210 * ms},
+		{"a quarter of it", 40 * ms, 30 * ms, 100 * ms, 1 << 20, 4 << 20, 65 * ms},
+		{"no allocation", 40 * ms, 30 * ms, 100 * ms, 0, 0, 40 * ms},
+		{"inconsistent readings", 40 * ms, 30 * ms, 100 * ms, 8, 4, 40 * ms},
+	} {
+		if got := resyncCost(c.wall, c.cpu, c.gc, c.resAlloc, c.allocs); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
 // TestDriftRepairedWithin10s (issue 9, item 15): with the default options, an entry deleted and another
 // re-weighted behind the daemon's back are repaired within 10s (it was up to 30s).
 func TestDriftRepairedWithin10s(t *testing.T) {

@@ -55,6 +55,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.publish()
 	s.watchConfig(ctx)
 
+	meter := newResyncMeter()
 	pacer := resyncPacer{interval: s.opts.ResyncInterval, share: cmp.Or(s.resyncShare, ResyncShare)}
 	resync := time.NewTimer(s.opts.ResyncInterval)
 	defer resync.Stop()
@@ -90,12 +91,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.configChanged(path)
 		case <-resync.C:
 			s.retrying = false
-			t0 := time.Now()
+			meter.begin()
 			s.resync(ctx)
+			s.publish()
+			cost := meter.end()
 			if !s.failed {
 				s.retry.succeeded()
 				clear(s.opFails)
-				cost := time.Since(t0)
 				next := pacer.next(cost)
 				resync.Reset(next)
 				if s.resynced != nil {

@@ -122,6 +122,7 @@ func (a *app) serve(cfg *config.Config) int {
 	d := &running{a: a, mailer: mailer, abs: abs, execute: cfg.Execute, wake: make(chan struct{}, 1)}
 	sup, err := newRunner(cfg, supervisor.Options{
 		Client: client, Log: a.log, Load: d.load, Reloaded: d.reloaded, Alert: mailer, Hostname: hostname,
+		ResyncInterval: a.resyncFromEnv(),
 	})
 	if err != nil {
 		return fail(err.Error(), "Initialisation Error", 1)
