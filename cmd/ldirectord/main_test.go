@@ -38,10 +38,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(standInEnv) == "stubborn" {
 		newRunner = func(*config.Config, supervisor.Options) (runner, error) { return stubborn{}, nil }
 	}
+	a := newApp(os.Args, os.Stdout, os.Stderr)
 	if d, err := time.ParseDuration(os.Getenv(stopTimeoutEnv)); err == nil {
-		StopTimeout = d
+		a.stopTimeout = d
 	}
-	os.Exit(newApp(os.Args, os.Stdout, os.Stderr).run())
+	os.Exit(a.run())
 }
 
 // stubborn is a daemon that never finishes its clean stop.

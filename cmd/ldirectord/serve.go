@@ -287,7 +287,7 @@ func (d *running) follow(ctx context.Context) {
 }
 
 // InstanceTimeout bounds one `ldirectord <cfg> <cmd>` run for an execute= instance.
-var InstanceTimeout = time.Minute
+const InstanceTimeout = time.Minute
 
 // instances runs `<this program> [--dry-run] <cfg> <cmd>` for each execute= config (without a shell; one
 // pair of quotes around the value is removed). It reports whether all succeeded; failures are logged as
