@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -267,4 +268,35 @@ func TestHashFile(t *testing.T) {
 			t.Errorf("hashFile(%s): %q, want %q", c.path, got, c.err)
 		}
 	}
+}
+
+// TestSnapshotWhileKernelHangs: Snapshot (show, the state file, metrics) reads what the owner published
+// and never waits for it, even while the owner is stuck in a kernel call.
+func TestSnapshotWhileKernelHangs(t *testing.T) {
+	v := vs("10.9.9.1:80", rs("10.0.0.1:80", masq, 1))
+	h := newHarness(t, cfgOf(v), nil, func(o *Options) { o.StopTimeout = time.Second })
+	inKernel, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h.fake.SetHook(func(op ipvsctl.Op) error {
+		if op.Kind == ipvsctl.OpAddDestination {
+			once.Do(func() { close(inKernel) })
+			<-release
+		}
+		return nil
+	})
+	h.run()
+	<-inKernel // the real's first check came back up: the owner is adding it
+	got := make(chan Snapshot, 1)
+	go func() { got <- h.s.Snapshot() }()
+	select {
+	case snap := <-got:
+		if len(snap.Virtuals) != 1 || snap.Virtuals[0].Reals[0].Real != "10.0.0.1:80" || snap.Virtuals[0].Reals[0].InTable {
+			t.Errorf("snapshot while the real is being added: %+v", snap)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Snapshot waited for the owner's kernel call")
+	}
+	close(release)
+	eventually(t, "the real in the snapshot", func() bool { return h.s.Snapshot().Virtuals[0].Reals[0].InTable })
+	stopsWithin(t, h, 10*time.Second)
 }
