@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -71,9 +72,12 @@ func benchResync10k(b *testing.B, client ipvsctl.Client, window time.Duration) {
 		mu.Lock()
 		measuring = true
 		mu.Unlock()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
 		c0 := cpuTime()
 		time.Sleep(window)
 		cpu := cpuTime() - c0
+		runtime.ReadMemStats(&m1)
 		mu.Lock()
 		measuring = false
 		got := slices.Clone(costs)
@@ -90,6 +94,7 @@ func benchResync10k(b *testing.B, client ipvsctl.Client, window time.Duration) {
 		b.ReportMetric(ms(got[len(got)/2]), "ms-cost-p50")
 		b.ReportMetric(ms(got[len(got)-1]), "ms-cost-max")
 		b.ReportMetric(ms(perResync), "ms-cpu/resync")
+		b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(len(got))/(1<<20), "MB-alloc/resync")
 		b.ReportMetric(100*perResync.Seconds()/DefaultResyncInterval.Seconds(), "%core-at-10s")
 		b.ReportMetric(resyncPacer{interval: DefaultResyncInterval, share: ResyncShare}.next(got[len(got)/2]).Seconds(), "s-paced-interval")
 	}
