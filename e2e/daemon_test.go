@@ -294,7 +294,7 @@ func testDriftRepaired(t testing.TB, im impl) {
 		[]string{"-d", "-t", "10.9.9.9:80", "-r", "10.1.0.2:8080"},
 		[]string{"-e", "-t", "10.9.9.9:80", "-r", "10.1.0.3:8080", "-m", "-w", "7"},
 		[]string{"-a", "-t", "10.9.9.9:80", "-r", "10.1.0.6:8080", "-m", "-w", "1"})
-	// The periodic resync (30 s) puts the table back.
+	// The periodic resync (every 10 s by default) puts the table back.
 	waitTable(t, 40*time.Second, all...)
 }
 

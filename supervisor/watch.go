@@ -3,8 +3,11 @@ package supervisor
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -52,12 +55,34 @@ func (s *Supervisor) stopWatch() {
 	}
 }
 
+// MaxConfigSize bounds the config file the watcher reads: a larger one is not checked.
+const MaxConfigSize = 64 << 20
+
+// hashFile hashes the regular file at path, of at most MaxConfigSize bytes. Anything else (a FIFO, whose
+// open would block, a device such as /dev/zero, which never ends, a directory) is an error, and so is a
+// larger file: the watcher only ever reads what the config loader could sensibly parse.
 func hashFile(path string) ([32]byte, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return [32]byte{}, err
 	}
-	return sha256.Sum256(b), nil
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return [32]byte{}, fmt.Errorf("%s: not a regular file", path)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return [32]byte{}, err
+	}
+	if n > MaxConfigSize {
+		return [32]byte{}, fmt.Errorf("%s: larger than %d bytes", path, MaxConfigSize)
+	}
+	return [32]byte(h.Sum(nil)), nil
 }
 
 // watch runs until ctx ends. The first hash is only recorded, as ldirectord does.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,8 +24,8 @@ import (
 // (/var/log/ldirectord.log), used when the config sets no logfile= or cannot be read.
 const LogFileEnv = "LDIRECTORD_LOGFILE"
 
-// StopTimeout bounds how long `stop` and `restart` wait for the daemon to exit after SIGTERM.
-var StopTimeout = 30 * time.Second
+// DefaultStopTimeout bounds how long `stop` and `restart` wait for the daemon to exit after SIGTERM.
+const DefaultStopTimeout = 30 * time.Second
 
 // runner is what `start` runs: the supervisor. Tests replace newRunner with a stand-in.
 type runner interface {
@@ -56,6 +57,8 @@ type app struct {
 	log     *logrus.Logger
 
 	showJSON bool // show --json
+
+	stopTimeout time.Duration // how long stop waits for the daemon; 0: DefaultStopTimeout
 }
 
 func newApp(argv []string, stdout, stderr io.Writer) *app {
@@ -333,9 +336,9 @@ func (a *app) checkConfig() int {
 	return 0
 }
 
-// stop sends TERM to the daemon and waits (at most StopTimeout) until it has exited.
+// stop sends TERM to the daemon and waits (at most the stop timeout) until it has exited.
 func (a *app) stop(pid int) int {
-	err := daemon.Terminate(pid, a.cfgName, StopTimeout)
+	err := daemon.Terminate(pid, a.cfgName, cmp.Or(a.stopTimeout, DefaultStopTimeout))
 	switch {
 	case err == nil, errors.Is(err, daemon.ErrNotOurs):
 		return 0

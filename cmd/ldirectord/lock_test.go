@@ -46,7 +46,7 @@ func TestConcurrentStart(t *testing.T) {
 	wg.Wait()
 	t.Cleanup(func() {
 		for _, pid := range daemonsFor(e, "web.cf") {
-			daemon.Terminate(pid, "web.cf", StopTimeout)
+			daemon.Terminate(pid, "web.cf", DefaultStopTimeout)
 		}
 	})
 	for i := range n {
@@ -79,7 +79,7 @@ func TestForegroundLoses(t *testing.T) {
 		t.Fatalf("start: exit %d, %s", code, errOut)
 	}
 	pid, _, _ := daemon.ReadPidFile(daemonPidFile(e, "web.cf"))
-	defer daemon.Terminate(pid, "web.cf", StopTimeout)
+	defer daemon.Terminate(pid, "web.cf", DefaultStopTimeout)
 	os.Remove(daemonPidFile(e, "web.cf"))
 	c := e.cmd("-d", "--dry-run", cfg, "start")
 	var stderr syncBuf

@@ -39,10 +39,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv(standInEnv) == "stubborn" {
 		newRunner = func(*config.Config, supervisor.Options) (runner, error) { return stubborn{}, nil }
 	}
-	if d, err := time.ParseDuration(os.Getenv(stopTimeoutEnv)); err == nil {
-		StopTimeout = d
-	}
 	a := newApp(os.Args, os.Stdout, os.Stderr)
+	if d, err := time.ParseDuration(os.Getenv(stopTimeoutEnv)); err == nil {
+		a.stopTimeout = d
+	}
 	code := a.run()
 	a.flushLog()
 	os.Exit(code)

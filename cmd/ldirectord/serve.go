@@ -126,6 +126,7 @@ func (a *app) serve(cfg *config.Config) int {
 	d := &running{a: a, mailer: mailer, abs: abs, execute: cfg.Execute, wake: make(chan struct{}, 1)}
 	sup, err := newRunner(cfg, supervisor.Options{
 		Client: client, Log: a.log, Load: d.load, Reloaded: d.reloaded, Alert: mailer, Hostname: hostname,
+		ResyncInterval: a.resyncFromEnv(),
 	})
 	if err != nil {
 		return fail(err.Error(), "Initialisation Error", 1)
@@ -293,7 +294,7 @@ func (d *running) follow(ctx context.Context) {
 }
 
 // InstanceTimeout bounds one `ldirectord <cfg> <cmd>` run for an execute= instance.
-var InstanceTimeout = time.Minute
+const InstanceTimeout = time.Minute
 
 // instances runs `<this program> [--dry-run] <cfg> <cmd>` for each execute= config, the value as written
 // and judged by Perl's system rule (internal/command: with quotes or other shell metacharacters through
