@@ -28,6 +28,9 @@ const (
 	AgentEnv = "LDIRECTORD_UML_AGENT"
 	// OutEnv is the guest path of the machine's output directory (Machine.OutDir on the host).
 	OutEnv = "LDIRECTORD_UML_OUT"
+	// SelfEnv is the agent's binary, for scripts that start more processes of it (a test binary's helper
+	// modes).
+	SelfEnv = "LDIRECTORD_UML_SELF"
 
 	agentMount = "/mnt/agent"
 	agentPoll  = 20 * time.Millisecond
@@ -59,7 +62,12 @@ func serveAgent(hostDir string) error {
 	if out, err := exec.Command("mount", "-t", "hostfs", "none", agentMount, "-o", hostDir).CombinedOutput(); err != nil {
 		return fmt.Errorf("mount hostfs %s: %v: %s", hostDir, err, out)
 	}
+	// The scripts' processes are not agents.
+	os.Unsetenv(AgentEnv)
 	os.Setenv(OutEnv, filepath.Join(agentMount, "out"))
+	if self, err := os.Executable(); err == nil {
+		os.Setenv(SelfEnv, self)
+	}
 	reqDir := filepath.Join(agentMount, "req")
 	if err := writeAtomic(filepath.Join(agentMount, "ready"), []byte("ready\n")); err != nil {
 		return err
