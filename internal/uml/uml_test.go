@@ -179,3 +179,26 @@ func TestKernelSwitch(t *testing.T) {
 		t.Errorf("Exec on a killed machine: %v", err)
 	}
 }
+
+func TestBootErrors(t *testing.T) {
+	sw, err := StartSwitch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	if _, err := sw.Boot(t.Context(), Node{Name: "x", ID: 0}); err == nil || err.Error() != "uml: machine x: ID 0 is not in 1-255" {
+		t.Errorf("Boot with ID 0: %v", err)
+	}
+	// A "kernel" that exits at once fails Boot with the reason, never hangs it.
+	_, err = sw.Boot(t.Context(), Node{Name: "x", ID: 1, Options: Options{Kernel: "/bin/false", Timeout: time.Minute}})
+	const want = "uml: machine x did not start: uml: the kernel did not boot or did not run the command (kernel: exit status 1)"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Boot of a kernel that exits: %v, want %q...", err, want)
+	}
+	if err := sw.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := os.Stat(sw.Socket); !os.IsNotExist(err) {
+		t.Errorf("the switch's socket is left after Close: %v", err)
+	}
+}
