@@ -14,6 +14,11 @@ import (
 	"time"
 )
 
+// Several kernels: StartSwitch starts a uml_switch; Switch.Boot boots a kernel whose interfaces are plugged
+// into it and that runs an agent (this package, inside a binary that imports it: a test binary); the host
+// runs shell scripts in it with Machine.Exec, reads what it wrote to Machine.OutDir, and kills it with
+// Machine.Kill (a power cut). StartNet does all of it for a test, with the cleanup.
+
 // Node says how to boot one kernel of several on a Switch.
 type Node struct {
 	// Name names the machine in errors and logs.
