@@ -2,6 +2,7 @@ package uml
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,8 +147,23 @@ func TestKernelSwitch(t *testing.T) {
 	if InGuest() {
 		t.Fatal("runs on the host")
 	}
+	hostIfaces := func() string {
+		ifs, err := net.Interfaces()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, i := range ifs {
+			names = append(names, i.Name)
+		}
+		return strings.Join(names, " ")
+	}
+	before := hostIfaces()
 	o := Options{Timeout: 3 * time.Minute, Mem: "256M"}
 	n := StartNet(t, Node{Name: "a", ID: 1, Options: o}, Node{Name: "b", ID: 2, Options: o})
+	if after := hostIfaces(); after != before {
+		t.Errorf("the host's interfaces changed: %q, before %q", after, before)
+	}
 	a, b := n.Machines[0], n.Machines[1]
 	MustExec(t, a, time.Minute, "ip addr add 10.0.0.1/24 dev eth0 && ip link set eth0 up")
 	MustExec(t, b, time.Minute, "ip addr add 10.0.0.2/24 dev eth0 && ip link set eth0 up")
