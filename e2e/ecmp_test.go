@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,8 +24,8 @@ import (
 //	                    netns cl 10.9.0.2 --veth-- 10.9.0.1 rt
 const ecmpLdirectordCf = `logfile="/tmp/ha/ldirectord.log"
 checkinterval=1
-checktimeout=1
-negotiatetimeout=1
+checktimeout=3
+negotiatetimeout=3
 quiescent=no
 virtual=10.0.0.100:80
 	real=10.0.0.21:80 gate
@@ -86,21 +85,10 @@ ip -n cl route add default via 10.9.0.1
 ip netns exec rt sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1
 for i in 1 2; do ip -n rs$i route add default via 10.0.0.1; done`)
 	h.ecmpRoute("10.0.0.11", "10.0.0.12")
-	var wg sync.WaitGroup
-	for _, d := range []struct {
-		m  *uml.Machine
-		ip string
-	}{{h.a, "10.0.0.11"}, {h.b, "10.0.0.12"}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h.startECMPDirector(d.m, d.ip, true)
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	h.startECMPDirector(h.a, "10.0.0.11", true)
+	h.startECMPDirector(h.b, "10.0.0.12", true)
+	h.waitTable(h.a, 15*time.Second, ecmpTable...)
+	h.waitTable(h.b, 15*time.Second, ecmpTable...)
 
 	// Both directors carry new connections.
 	h.exec(h.c, `for i in $(seq 40); do ip netns exec cl curl -sf -m 3 http://`+haVIP+`/ >/dev/null; done`)
@@ -142,7 +130,7 @@ func (h *haNet) ecmpRoute(via ...string) {
 	h.exec(h.c, route)
 }
 
-// startECMPDirector configures a director for ECMP and starts ldirectord on it.
+// startECMPDirector configures a director for ECMP and starts ldirectord on it (waitTable: converged).
 func (h *haNet) startECMPDirector(m *uml.Machine, ip string, sloppy bool) {
 	h.t.Helper()
 	s := 0
@@ -158,7 +146,6 @@ sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 net.i
 cat > %[1]s/ldirectord.cf <<'EOF'
 %[4]sEOF
 "$E2E_LDIRECTORD" %[1]s/ldirectord.cf start`, haDir, ip, haVIP, ecmpLdirectordCf, s))
-	h.waitTable(m, 15*time.Second, ecmpTable...)
 }
 
 // conns is the director's total connection count of the virtual (ipvsadm --stats).
@@ -282,6 +269,7 @@ func (h *haNet) ecmpFailover(sloppy, restore bool) ecmpResult {
 		h.b = m
 	}
 	h.startECMPDirector(m, ips[idx], sloppy)
+	h.waitTable(m, 15*time.Second, ecmpTable...)
 	h.ecmpRoute("10.0.0.11", "10.0.0.12")
 	return res
 }

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,8 +33,8 @@ const (
 
 const haLdirectordCf = `logfile="/tmp/ha/ldirectord.log"
 checkinterval=1
-checktimeout=1
-negotiatetimeout=1
+checktimeout=3
+negotiatetimeout=3
 quiescent=no
 virtual=10.0.0.100:80
 	real=10.0.0.21:80 gate
@@ -160,22 +159,10 @@ func TestKernelHA(t *testing.T) {
 		}
 	})
 	h.setupRealServers()
-	var wg sync.WaitGroup
-	for _, d := range []struct {
-		m  *uml.Machine
-		ip string
-		v  vrrp
-	}{{h.a, "10.0.0.11", vrrpA}, {h.b, "10.0.0.12", vrrpB}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h.startDirector(d.m, d.ip)
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	h.startDirector(h.a, "10.0.0.11")
+	h.startDirector(h.b, "10.0.0.12")
+	h.waitTable(h.a, 15*time.Second, haFull...)
+	h.waitTable(h.b, 15*time.Second, haFull...)
 	// A first: B then starts as the backup it is. (Started together, both can time out and become master
 	// for a moment; once in 13 such starts B's keepalived then hung in its master -> backup transition,
 	// and both kept the VIP: see docs/ha.md.)
@@ -250,9 +237,9 @@ for i in 1 2; do
 done`)
 }
 
-// startDirector configures a director's interface and starts ldirectord on it, and waits until its table
-// is converged: keepalived is started after that (startKeepalived), so that a director takes the VIP
-// with a converged table.
+// startDirector configures a director's interface and starts ldirectord on it. keepalived is started once
+// its table is converged (waitTable, then startKeepalived), so that a director takes the VIP with a
+// converged table.
 func (h *haNet) startDirector(m *uml.Machine, ip string) {
 	h.t.Helper()
 	h.exec(m, fmt.Sprintf(`mkdir -p %[1]s
@@ -261,7 +248,6 @@ ip link set eth0 up
 cat > %[1]s/ldirectord.cf <<'EOF'
 %[3]sEOF
 "$E2E_LDIRECTORD" %[1]s/ldirectord.cf start`, haDir, ip, haLdirectordCf))
-	h.waitTable(m, 15*time.Second, haFull...)
 }
 
 // startKeepalived writes keepalived.conf and starts keepalived, VRRP only (-P), in the foreground of its
@@ -500,9 +486,10 @@ func (h *haNet) failover(sync bool, baseline time.Duration) haResult {
 	if !sync && !strings.Contains(res.longErr, "connection reset by peer") {
 		t.Errorf("without sync, the long-lived connection: %q; want it reset by B", res.longErr)
 	}
-	// The failing real goes as fast as on one director (slack for a loaded host); the failover removes
-	// nothing else from B, and B's table changed exactly once.
-	if res.realRemoved > baseline+3*time.Second {
+	// The failing real goes as fast as on one director, with slack for a loaded host (3.5 s against a
+	// 0.9 s baseline was seen at load 12; a B whose checks stopped never removes it: failReal fails at
+	// 30 s). The failover removes nothing else from B, and B's table changed exactly once.
+	if res.realRemoved > baseline+5*time.Second {
 		t.Errorf("the real that failed during the failover left B's table after %v; with both directors up: %v", res.realRemoved, baseline)
 	}
 	tables := stopWatch()
@@ -523,6 +510,7 @@ func (h *haNet) failback(v vrrp) {
 	start := time.Now()
 	h.a = h.net.Reboot(0)
 	h.startDirector(h.a, "10.0.0.11")
+	h.waitTable(h.a, 15*time.Second, haFull...)
 	h.startKeepalived(h.a, v)
 	took := h.waitVIP(h.a, 30*time.Second)
 	t.Logf("failback: A booted, converged and took the VIP back %v after the reboot began (%v of it VRRP)",
