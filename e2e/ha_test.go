@@ -58,13 +58,16 @@ type vrrp struct {
 	// downTimerAdverts is how many adverts (1 s each) the backup misses before it takes over: 2 to meet the
 	// 3 s target, 3 is the RFC's (keepalived's default), see docs/ha.md.
 	downTimerAdverts int
+	// ipvsadmSync: keepalived has no lvs_sync_daemon; the director runs both sync daemons, started with
+	// ipvsadm (as with Pacemaker, see docs/ha.md).
+	ipvsadmSync bool
 }
 
 // keepalivedConf is the VRRP-only keepalived.conf of a director (no virtual_server blocks: ldirectord
 // owns the table). lvs_sync_daemon makes keepalived run the kernel's connection sync daemon as master
 // where the instance is MASTER and as backup elsewhere.
 func (v vrrp) keepalivedConf(name string) string {
-	return fmt.Sprintf(`global_defs {
+	c := fmt.Sprintf(`global_defs {
 	router_id %s
 	lvs_sync_daemon eth0 VI_1 id 51
 }
@@ -80,6 +83,10 @@ vrrp_instance VI_1 {
 	}
 }
 `, name, v.priority, v.downTimerAdverts)
+	if v.ipvsadmSync {
+		c = strings.Replace(c, "\tlvs_sync_daemon eth0 VI_1 id 51\n", "", 1)
+	}
+	return c
 }
 
 var (
@@ -91,6 +98,7 @@ var (
 const (
 	syncMaster = "master sync daemon (mcast=eth0, syncid=51, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
 	syncBackup = "backup sync daemon (mcast=eth0, syncid=51, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
+	syncBoth   = syncMaster + syncBackup
 )
 
 // waitSyncDaemon waits until m runs exactly the sync daemon want.
@@ -191,13 +199,15 @@ func TestKernelHA(t *testing.T) {
 	t.Logf("failover without sync (down_timer_adverts 2): %s", res)
 
 	// The RFC's timers (3 adverts missed, plus the skew): A returns with them, B's keepalived restarts
-	// with them (it is the backup: nothing moves).
+	// with them (it is the backup: nothing moves). And the sync daemons as without keepalived: both on
+	// both directors, started with ipvsadm.
 	rfcA, rfcB := vrrpA, vrrpB
 	rfcA.downTimerAdverts, rfcB.downTimerAdverts = 3, 3
+	rfcA.ipvsadmSync, rfcB.ipvsadmSync = true, true
 	h.failback(rfcA)
 	h.restartKeepalived(h.b, rfcB)
 	res = h.failover(true, baseline)
-	t.Logf("failover with sync (RFC timers: down_timer_adverts 3): %s", res)
+	t.Logf("failover with sync (RFC timers: down_timer_adverts 3; both sync daemons on both directors, by ipvsadm): %s", res)
 
 	// B removed exactly the reals that failed, each once.
 	want := []string{
@@ -260,13 +270,32 @@ setsid keepalived -n -l -D -P -f %[1]s/keepalived.conf -p %[1]s/keepalived.pid -
 		haDir, v.keepalivedConf(m.Name)))
 }
 
-// restartKeepalived stops keepalived on a backup director and starts it with v.
+// restartKeepalived stops keepalived on a backup director and starts it with v, and the sync daemons.
 func (h *haNet) restartKeepalived(m *uml.Machine, v vrrp) {
 	h.t.Helper()
 	h.exec(m, `pid=$(cat `+haDir+`/keepalived.pid); kill $pid
 n=0; while kill -0 $pid 2>/dev/null; do n=$((n+1)); [ $n -lt 100 ] || { echo "keepalived $pid does not exit"; exit 1; }; sleep 0.1; done`)
 	h.startKeepalived(m, v)
-	h.waitSyncDaemon(m, syncBackup)
+	h.startSyncDaemons(m, v)
+}
+
+// startSyncDaemons starts the sync daemons when keepalived does not (ipvsadmSync), and waits until they
+// run; keepalived's runs as master on A, as backup on B.
+func (h *haNet) startSyncDaemons(m *uml.Machine, v vrrp) {
+	h.t.Helper()
+	if !v.ipvsadmSync {
+		want := syncBackup
+		if m.Name == "A" {
+			want = syncMaster
+		}
+		h.waitSyncDaemon(m, want)
+		return
+	}
+	// keepalived's daemon is gone with the keepalived that ran it.
+	h.waitSyncDaemon(m, "")
+	h.exec(m, `ipvsadm --start-daemon master --mcast-interface eth0 --syncid 51
+ipvsadm --start-daemon backup --mcast-interface eth0 --syncid 51`)
+	h.waitSyncDaemon(m, syncBoth)
 }
 
 // table is a director's `ipvsadm -Ln` as ipvsTable gives it.
@@ -375,7 +404,7 @@ echo $! > `+haDir+`/watch.pid`)
 
 // haResult is what the client saw during a failover.
 type haResult struct {
-	outage      time.Duration // the longest gap between two served new connections (by their start)
+	outage      time.Duration // the longest gap between two served new connections (by their answer)
 	failedNew   int           // new connections that failed
 	longOK      int           // requests answered on the long-lived connection
 	longErr     string        // how the long-lived connection broke, "" if it did not
@@ -435,8 +464,8 @@ func (h *haNet) failover(sync bool, baseline time.Duration) haResult {
 	}
 	t.Logf("A killed %v before the client finished", time.Since(killed).Round(time.Millisecond))
 
-	// What the client saw. The outage is the longest gap between two new connections that were served
-	// (by start time); service must be back for good: a connection started after the last failure was
+	// What the client saw. The outage is the longest gap between two new connections being served (when
+	// their answers came); service must be back for good: a connection started after the last failure was
 	// served.
 	var okAt []int64
 	lastFail := int64(-1)
@@ -524,8 +553,8 @@ func (h *haNet) failback(v vrrp) {
 	if got := h.deleted(h.a); len(got) != 0 {
 		t.Errorf("A removed reals when it came back: %q", got)
 	}
+	h.startSyncDaemons(h.a, v)
 	h.waitSyncDaemon(h.b, syncBackup)
-	h.waitSyncDaemon(h.a, syncMaster)
 }
 
 var haLogPrefix = regexp.MustCompile(`^\[[^|]*\|[^|]*\|\d+\] `)

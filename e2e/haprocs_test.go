@@ -69,12 +69,14 @@ func haServe(name, port, downFile string) {
 }
 
 // probe is the client. For dur it opens a new connection to host:port every 100 ms (each attempt in its
-// own goroutine, bounded by 1 s, so a lost SYN does not delay the next one), and keeps one long-lived
-// HTTP/1.1 connection that sends a request every 200 ms (each to be answered within 15 s) and never
-// reconnects. It prints one line per event, times in milliseconds since the start:
+// own goroutine, so a lost SYN does not delay the next one), and keeps one long-lived HTTP/1.1 connection
+// that sends a request every 200 ms (each to be answered within 15 s) and never reconnects. A new
+// connection gets 900 ms, less than TCP's first SYN retransmission (1 s): one that is served had its
+// first SYN answered, so a failover is not hidden by a retransmission that happens to win. It prints one
+// line per event, times in milliseconds since the start:
 //
-//	new <ms> ok <body>         a new connection was served (ms: when it was started)
-//	new <ms> fail <error>
+//	new <ms> ok <body>         a new connection was served (ms: when its answer was read)
+//	new <ms> fail <error>      (ms: when it was started)
 //	long <ms> ok <body>        a request on the long-lived connection was answered
 //	long <ms> fail <error>     the long-lived connection broke (the last long line)
 func probe(w io.Writer, hostPort string, dur time.Duration) {
@@ -108,11 +110,11 @@ func probe(w io.Writer, hostPort string, dur time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			body, err := oneRequest(hostPort, time.Second)
+			body, err := oneRequest(hostPort, 900*time.Millisecond)
 			if err != nil {
 				emit("new %d fail %v", ms(at), err)
 			} else {
-				emit("new %d ok %s", ms(at), body)
+				emit("new %d ok %s", ms(time.Now()), body)
 			}
 		}()
 		select {
