@@ -8,7 +8,10 @@ import (
 
 // Snapshot is the supervisor's state at one moment, for `status` and tests.
 type Snapshot struct {
-	Phase    config.AlertStatus
+	Phase config.AlertStatus
+	// Lag is how far the checks run behind their checkinterval, daemon-wide: how late the oldest waiting
+	// check is, or else how late the last check started. Near 0 unless the daemon is overloaded.
+	Lag      time.Duration
 	Virtuals []VirtualState
 }
 
@@ -31,6 +34,10 @@ type RealState struct {
 	LastError string    // "" after a successful check
 	Since     time.Time // when the check last changed the health (zero before the first check)
 	InTable   bool      // present in the kernel table (at any weight)
+	// NoVerdict is why the real has no fresh verdict, "" when its last check gave one: the local failure
+	// (the director could not run the check; the real keeps its health) and since when.
+	NoVerdict      string
+	NoVerdictSince time.Time
 }
 
 // Snapshot returns the current state.
@@ -42,7 +49,7 @@ func (s *Supervisor) Snapshot() Snapshot {
 
 // snapshotLocked is Snapshot for a caller that holds s.mu.
 func (s *Supervisor) snapshotLocked() Snapshot {
-	snap := Snapshot{Phase: s.phase}
+	snap := Snapshot{Phase: s.phase, Lag: s.eng.lagNow(time.Now())}
 	for _, v := range s.virtuals {
 		id := serviceID(v)
 		vs := VirtualState{Virtual: v.String(), ID: v.ID()}
@@ -55,6 +62,7 @@ func (s *Supervisor) snapshotLocked() Snapshot {
 			if u := s.byReal[r]; u != nil {
 				u.mu.Lock()
 				rs.FailCount, rs.LastCheck, rs.LastError, rs.Since = u.h.fails, u.lastCheck, u.lastErr, u.since
+				rs.NoVerdict, rs.NoVerdictSince = u.noVerdict, u.noVerdictAt
 				u.mu.Unlock()
 			}
 			if h != nil {

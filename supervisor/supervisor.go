@@ -60,6 +60,12 @@ type Options struct {
 	ResyncInterval time.Duration
 	// RetryInterval is the delay before a failed kernel operation is retried. Default 2s.
 	RetryInterval time.Duration
+	// MaxInFlight bounds the checks running at once. Default: derived from the RLIMIT_NOFILE soft limit
+	// (see inflightLimit).
+	MaxInFlight int
+	// Dial, when set, opens the checks' connections instead of a net.Dialer (tests inject the director's
+	// own failures with it).
+	Dial checker.DialFunc
 }
 
 // DefaultResyncInterval is the default period of the kernel table resync.
@@ -109,6 +115,7 @@ type Supervisor struct {
 	cmdsDone chan struct{}
 	loopCtx  context.Context
 	start    func(*unit)
+	eng      *engine
 	watcher  *watcher
 
 	// lateness, when set (benchmarks), is told how late each check started.
@@ -165,6 +172,9 @@ func New(cfg *config.Config, o Options) (*Supervisor, error) {
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = DefaultRetryInterval
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = inflightLimit(nofileLimit())
+	}
 	s := &Supervisor{
 		opts:     o,
 		log:      o.Log,
@@ -175,13 +185,24 @@ func New(cfg *config.Config, o Options) (*Supervisor, error) {
 		retired:  map[ipvsctl.ServiceID]*config.Virtual{},
 		fbcmd:    map[ipvsctl.ServiceID]fbcmdState{},
 		phase:    config.StatusStarting,
+		eng:      newEngine(o.MaxInFlight, nil),
 		events:   make(chan event, 1024),
 		reloads:  make(chan reloadReq),
 		done:     make(chan struct{}),
 		cmds:     make(chan []string, 256),
 	}
+	s.eng.log = s.logAt
 	s.index()
 	return s, nil
+}
+
+// logAt logs one line of the check engine at level (error or warning).
+func (s *Supervisor) logAt(level, line string) {
+	if level == "error" {
+		s.log.Error(line)
+		return
+	}
+	s.log.Warn(line)
 }
 
 func runCommand(ctx context.Context, argv []string) error {
@@ -212,12 +233,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer cancelLoops()
 	s.loopCtx = loopCtx
 	var wg sync.WaitGroup
-	s.start = func(u *unit) {
-		lctx, cancel := context.WithCancel(loopCtx)
-		u.cancel = cancel
-		now := time.Now()
-		wg.Go(func() { s.loop(lctx, u, now) })
-	}
+	s.eng.onLate = s.lateness
+	wg.Go(func() { s.eng.run(loopCtx) })
+	s.start = func(u *unit) { s.startChecks(loopCtx, u, time.Now()) }
 	s.cmdsDone = make(chan struct{})
 	go s.runCommands(context.WithoutCancel(ctx))
 
@@ -404,9 +422,7 @@ func (s *Supervisor) install(cfg *config.Config) (fresh []*unit) {
 // stopUnit stops the loop of a unit that is no longer part of the running config.
 func (s *Supervisor) stopUnit(u *unit) {
 	u.live = false
-	if u.cancel != nil {
-		u.cancel()
-	}
+	s.stopChecks(u)
 	u.mu.Lock()
 	checked := u.checked
 	u.mu.Unlock()
@@ -464,7 +480,7 @@ func newVindex(v *config.Virtual, pos int) *vindex {
 // with cleanstop=no changes nothing); any other is unknown until its first check. checktype=off is down
 // for good.
 func (s *Supervisor) newUnit(k unitKey, ms []member) *unit {
-	u := &unit{key: k, done: make(chan struct{})}
+	u := &unit{key: k}
 	u.members.Store(&ms)
 	state := Unknown
 	switch {
@@ -476,7 +492,6 @@ func (s *Supervisor) newUnit(k unitKey, ms []member) *unit {
 	u.state = state
 	u.h = newHealth(state, k.FailureCount, k.SuccessCount)
 	if k.Type == config.CheckOff {
-		close(u.done)
 		return u
 	}
 	if k.Type == config.CheckOn {
@@ -927,9 +942,7 @@ func (s *Supervisor) finish(ctx context.Context, wg *sync.WaitGroup) {
 	s.mu.Lock()
 	for _, us := range s.units {
 		for _, u := range us {
-			if u.cancel != nil {
-				u.cancel()
-			}
+			s.stopChecks(u)
 		}
 	}
 	s.mu.Unlock()
