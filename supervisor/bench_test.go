@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,10 +159,16 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func peakRSSMB() float64 {
+func peakRSSMB() float64 { return statusMB("VmHWM:") }
+
+// rssMB is the resident set size now.
+func rssMB() float64 { return statusMB("VmRSS:") }
+
+// statusMB is a field of /proc/self/status in MB.
+func statusMB(field string) float64 {
 	b, _ := os.ReadFile("/proc/self/status")
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
+		if strings.HasPrefix(l, field) {
 			kb, _ := strconv.Atoi(strings.Fields(l)[1])
 			return float64(kb) / 1024
 		}
@@ -291,6 +298,11 @@ func Benchmark10kHTTP(b *testing.B) {
 		b.ReportMetric(pct(1), "ms-late-max")
 		mu.Unlock()
 		b.ReportMetric(peakRSSMB(), "MB-peak-rss")
+		b.ReportMetric(rssMB(), "MB-rss")
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "MB-heap")
+		b.ReportMetric(float64(ms.StackInuse)/(1<<20), "MB-stacks")
 		cancel()
 		<-done
 

@@ -64,9 +64,10 @@ const (
 	stallThreshold = 250 * time.Millisecond
 	// maxIdleSleep bounds the scheduler's sleep, so the once-a-minute reports are flushed on time.
 	maxIdleSleep = 5 * time.Second
-	// maxInflight caps the checks in flight whatever the fd limit: beyond a few thousand concurrent checks
-	// a core spends its time switching between them and every check gets slower.
-	maxInflight = 4096
+	// maxInflight caps the checks in flight whatever the fd limit: each running check holds a goroutine
+	// stack (8-32 KiB), and beyond about a thousand concurrent checks a core only switches between them.
+	// 1,000 reals with a quarter hanging at negotiatetimeout 2 hold about 300 slots.
+	maxInflight = 1024
 )
 
 // inflightLimit is how many checks may be in flight with nofile file descriptors: one descriptor per
@@ -116,7 +117,7 @@ func (e *engine) stalledSince(t time.Time) bool {
 }
 
 // lagNow is the daemon-wide lag: how late the oldest waiting check is, or else how late the last check
-// started.
+// started; 0 below lagThreshold (checks on time, give or take the batching and a busy machine).
 func (e *engine) lagNow(now time.Time) time.Duration {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -127,7 +128,10 @@ func (e *engine) lagNow(now time.Time) time.Duration {
 			break
 		}
 	}
-	return max(l, 0)
+	if l < lagThreshold {
+		return 0
+	}
+	return l
 }
 
 // noteLocal counts a local failure for the once-a-minute log.

@@ -31,6 +31,10 @@ func newSlot(iv time.Duration, frac float64, start time.Time) slot {
 // advance moves due to the first slot after now: a check that ran late is not run again at once to catch
 // up; it keeps its phase.
 func (s *slot) advance(now time.Time) {
+	if now.Before(s.base) { // after a first check ahead of its phase
+		s.due = s.base
+		return
+	}
 	k := now.Sub(s.base)/s.iv + 1
 	s.due = s.base.Add(max(k, 1) * s.iv)
 }
