@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -303,6 +304,12 @@ func Benchmark10kHTTP(b *testing.B) {
 		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "MB-heap")
 		b.ReportMetric(float64(ms.StackInuse)/(1<<20), "MB-stacks")
+		if f := os.Getenv("BENCH_HEAP_PROFILE"); f != "" { // the heap while the checks run
+			if w, err := os.Create(f); err == nil {
+				pprof.WriteHeapProfile(w)
+				w.Close()
+			}
+		}
 		cancel()
 		<-done
 

@@ -48,11 +48,12 @@ type engine struct {
 // when it got its slot (its timeout starts then).
 type job struct {
 	slot    slot
-	idx     int // in the schedule; -1 when not in it
-	stopped bool
-	ctx     context.Context
-	cancel  context.CancelFunc
-	run     func(ctx context.Context, started time.Time)
+	idx     int  // in the schedule; -1 when not in it (mu)
+	stopped bool // (mu)
+	// cancel cancels the running check, nil when none runs (mu). Jobs share the engine's context rather
+	// than have one each: a context per job cost 500 bytes per real and a map entry in the parent.
+	cancel context.CancelFunc
+	run    func(ctx context.Context, started time.Time)
 }
 
 // Engine defaults.
@@ -103,10 +104,27 @@ func (e *engine) remove(j *job) {
 	e.mu.Lock()
 	j.stopped = true
 	e.sched.remove(j)
+	cancel := j.cancel
 	e.mu.Unlock()
-	if j.cancel != nil {
-		j.cancel()
+	if cancel != nil {
+		cancel()
 	}
+}
+
+// running registers the cancel function of j's running check (nil: it returned), so that remove can
+// cancel it. It reports false, and cancels at once, when j was removed already.
+func (e *engine) running(j *job, cancel context.CancelFunc) bool {
+	e.mu.Lock()
+	stopped := j.stopped
+	j.cancel = cancel
+	if stopped {
+		j.cancel = nil
+	}
+	e.mu.Unlock()
+	if stopped && cancel != nil {
+		cancel()
+	}
+	return !stopped
 }
 
 // stalledSince says whether the scheduler found the daemon starved of CPU at or after t.
@@ -242,7 +260,7 @@ func (e *engine) work(ctx context.Context, j *job, started time.Time) {
 	defer e.wg.Done()
 	for {
 		if ctx.Err() == nil {
-			j.run(j.ctx, started)
+			j.run(ctx, started)
 		}
 		now := time.Now()
 		e.mu.Lock()

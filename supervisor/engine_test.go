@@ -40,12 +40,12 @@ type fakeJobs struct {
 	timeouts []time.Duration // deadline measured from started: always the full timeout
 }
 
-func (f *fakeJobs) add(e *engine, ctx context.Context, n int, iv, cost time.Duration) []*job {
+func (f *fakeJobs) add(e *engine, n int, iv, cost time.Duration) []*job {
 	f.starts = make([]int, n)
 	jobs := make([]*job, n)
 	now := time.Now()
 	for i := range n {
-		j := &job{idx: -1, slot: newSlot(iv, float64(i)/float64(n), now), ctx: ctx}
+		j := &job{idx: -1, slot: newSlot(iv, float64(i)/float64(n), now)}
 		j.run = func(ctx context.Context, started time.Time) {
 			f.mu.Lock()
 			f.starts[i]++
@@ -76,7 +76,7 @@ func TestEngineOnTime(t *testing.T) {
 		e := newEngine(100, l.log)
 		ctx, cancel := context.WithCancel(context.Background())
 		var f fakeJobs
-		f.add(e, ctx, 50, time.Second, 10*time.Millisecond)
+		f.add(e, 50, time.Second, 10*time.Millisecond)
 		done := make(chan struct{})
 		go func() { e.run(ctx); close(done) }()
 		time.Sleep(10*time.Second + 500*time.Millisecond)
@@ -109,7 +109,7 @@ func TestEngineOverloadIsLateAndFair(t *testing.T) {
 		e := newEngine(4, l.log)
 		ctx, cancel := context.WithCancel(context.Background())
 		var f fakeJobs
-		jobs := f.add(e, ctx, 40, time.Second, 400*time.Millisecond)
+		jobs := f.add(e, 40, time.Second, 400*time.Millisecond)
 		done := make(chan struct{})
 		go func() { e.run(ctx); close(done) }()
 		time.Sleep(100 * time.Second)

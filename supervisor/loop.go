@@ -57,9 +57,8 @@ var errMaintenance = errors.New("Server in maintenance")
 
 // startChecks puts u in the engine: its first check within firstRoundWindow of now, then every interval
 // at its phase.
-func (s *Supervisor) startChecks(ctx context.Context, u *unit, now time.Time) {
-	jctx, cancel := context.WithCancel(ctx)
-	u.job = job{slot: newSlot(u.key.Interval, u.key.stagger(), now), idx: -1, ctx: jctx, cancel: cancel,
+func (s *Supervisor) startChecks(u *unit, now time.Time) {
+	u.job = job{slot: newSlot(u.key.Interval, u.key.stagger(), now), idx: -1,
 		run: func(ctx context.Context, started time.Time) { s.checkOnce(ctx, u, started) }}
 	s.eng.add(&u.job)
 }
@@ -87,14 +86,20 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time) 
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if !s.eng.running(&u.job, cancel) {
+		return
+	}
 	// A check that ignores its context is abandoned checkGrace after its deadline: the timer gives the
 	// verdict, and the engine still waits for the checker to return before it checks the real again.
 	abandon := time.AfterFunc(timeout+checkGrace, func() {
-		s.verdict(ctx, u, ms, fmt.Errorf("check did not return within its timeout of %s", timeout), false)
+		if s.eng.running(&u.job, cancel) {
+			s.verdict(ctx, u, ms, fmt.Errorf("check did not return within its timeout of %s", timeout), false)
+		}
 	})
 	err := safeCheck(cctx, u.chk, &t)
-	if !abandon.Stop() {
-		return // the verdict was given
+	s.eng.running(&u.job, nil)
+	if !abandon.Stop() || errors.Is(cctx.Err(), context.Canceled) {
+		return // the verdict was given, or the check was stopped (reload, shutdown)
 	}
 	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		// A timeout measures the backend only if this daemon was running: when the check saw its deadline

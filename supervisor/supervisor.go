@@ -235,7 +235,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	s.eng.onLate = s.lateness
 	wg.Go(func() { s.eng.run(loopCtx) })
-	s.start = func(u *unit) { s.startChecks(loopCtx, u, time.Now()) }
+	s.start = func(u *unit) { s.startChecks(u, time.Now()) }
 	s.cmdsDone = make(chan struct{})
 	go s.runCommands(context.WithoutCancel(ctx))
 
