@@ -24,9 +24,10 @@ type unit struct {
 	members atomic.Pointer[[]member]
 	chk     checker.Checker // nil for checktype=off, which is never checked
 
-	state Health // owner only
-	live  bool   // owner only: part of the running config
-	kept  bool   // owner only: scratch mark during install
+	state Health       // owner only
+	shown atomic.Int32 // state, for readers (Snapshot)
+	live  bool         // owner only: part of the running config
+	kept  bool         // owner only: scratch mark during install
 
 	job job // its place in the check engine (set when its checks start)
 
@@ -41,6 +42,15 @@ type unit struct {
 	noVerdict   string
 	noVerdictAt time.Time
 }
+
+// setState sets the owner's state of u and shows it to readers (owner goroutine).
+func (u *unit) setState(h Health) {
+	u.state = h
+	u.shown.Store(int32(h))
+}
+
+// shownState is the owner's state of u, for any goroutine.
+func (u *unit) shownState() Health { return Health(u.shown.Load()) }
 
 // event is what a check tells the owner: the state after a change, or after the first check.
 type event struct {
