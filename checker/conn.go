@@ -80,7 +80,9 @@ func describe(err error) string {
 // errCanceled is what a connection reports after ctx was cancelled (rather than reaching its deadline).
 var errCanceled = errors.New("canceled")
 
-var dialer net.Dialer
+// dialer opens the checks' connections. No TCP keep-alive: a check's connection lives for one request, and
+// enabling keep-alive costs four setsockopt calls per check.
+var dialer = net.Dialer{KeepAlive: -1}
 
 // DialFunc opens a check's connection, as net.Dialer.DialContext does.
 type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
