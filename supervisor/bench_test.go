@@ -43,7 +43,8 @@ func TestMain(m *testing.M) {
 var okResponse = []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 
 // serveBackends listens on n loopback ports ("n,hanging": the last ones accept and never answer), prints
-// the ports, and serves until stdin closes.
+// the ports, and serves until stdin closes. For each line "count" on stdin it prints the number of
+// requests answered so far.
 func serveBackends(spec string) {
 	parts := strings.Split(spec, ",")
 	n, _ := strconv.Atoi(parts[0])
@@ -71,13 +72,24 @@ func serveBackends(spec string) {
 					held = append(held, c) // held open (and referenced), never answered
 					continue
 				}
-				go serveOK(c)
+				go func() {
+					serveOK(c)
+					served.Add(1)
+				}()
 			}
 		}()
 	}
 	w.Flush()
-	io.Copy(io.Discard, os.Stdin)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() == "count" {
+			fmt.Println(served.Load())
+		}
+	}
 }
+
+// served counts the requests the backends answered (in the child).
+var served atomic.Int64
 
 func serveOK(c net.Conn) {
 	defer c.Close()
@@ -97,6 +109,13 @@ func serveOK(c net.Conn) {
 
 // startBackends starts the child process and returns its ports.
 func startBackends(tb testing.TB, n, hanging int) []uint16 {
+	ports, _ := startCountingBackends(tb, n, hanging)
+	return ports
+}
+
+// startCountingBackends is startBackends that also returns a function that asks the child how many
+// requests its backends answered.
+func startCountingBackends(tb testing.TB, n, hanging int) (ports []uint16, served func() int64) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d", backendEnv, n, hanging))
 	stdin, _ := cmd.StdinPipe()
@@ -107,7 +126,6 @@ func startBackends(tb testing.TB, n, hanging int) []uint16 {
 	}
 	tb.Cleanup(func() { stdin.Close(); cmd.Wait() })
 	sc := bufio.NewScanner(stdout)
-	var ports []uint16
 	for len(ports) < n && sc.Scan() {
 		p, _ := strconv.Atoi(sc.Text())
 		ports = append(ports, uint16(p))
@@ -115,7 +133,18 @@ func startBackends(tb testing.TB, n, hanging int) []uint16 {
 	if len(ports) != n {
 		tb.Fatalf("backends: got %d ports, want %d", len(ports), n)
 	}
-	return ports
+	var mu sync.Mutex
+	served = func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		io.WriteString(stdin, "count\n")
+		if !sc.Scan() {
+			tb.Fatal("backends: no count")
+		}
+		c, _ := strconv.ParseInt(sc.Text(), 10, 64)
+		return c
+	}
+	return ports, served
 }
 
 // httpConfig spreads reals at the given loopback ports over nv virtuals.
@@ -247,7 +276,7 @@ func BenchmarkStart200(b *testing.B) {
 // connect+request+read client next to it. Run with -benchtime=1x.
 func Benchmark10kHTTP(b *testing.B) {
 	const n = 10000
-	ports := startBackends(b, n, 0)
+	ports, served := startCountingBackends(b, n, 0)
 	for b.Loop() {
 		fake := ipvsctl.NewFake()
 		cfg := httpConfig(ports, 4, 10*time.Second, 5*time.Second)
@@ -283,12 +312,13 @@ func Benchmark10kHTTP(b *testing.B) {
 		b.ReportMetric(time.Since(t0).Seconds(), "s-all-in-table")
 		time.Sleep(12*time.Second - time.Since(t0)) // past the first round and the first full interval
 		const window = 20 * time.Second
-		c0, k0 := cpuTime(), checks.Load()
+		c0, k0, r0 := cpuTime(), checks.Load(), served()
 		measuring.Store(true)
 		time.Sleep(window)
 		measuring.Store(false)
-		cpu, k := cpuTime()-c0, checks.Load()-k0
+		cpu, k, r := cpuTime()-c0, checks.Load()-k0, served()-r0
 		b.ReportMetric(float64(k)/window.Seconds(), "checks/s")
+		b.ReportMetric(float64(r)/window.Seconds(), "backend-req/s")
 		b.ReportMetric(cpu.Seconds()/window.Seconds(), "cores")
 		b.ReportMetric(float64(cpu.Microseconds())/float64(k), "µs-cpu/check")
 		mu.Lock()

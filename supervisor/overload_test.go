@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -18,15 +19,17 @@ import (
 
 // TestOverloadIsLateNotDown runs far more HTTP checks than one core can do, with a lowered fd limit: 18,000
 // checks at checkinterval 1 (1,500 healthy loopback backends in a child process, each checked for twelve
-// request paths by twelve virtuals), GOMAXPROCS 1, soft RLIMIT_NOFILE 256. The checks must run late, fairly,
-// and say so; no real may be removed, and the director must never run out of file descriptors.
+// request paths by twelve virtuals; 6,000 with the race detector, which makes the daemon 5-10 times
+// slower), GOMAXPROCS 1, soft RLIMIT_NOFILE 256. One core does about 5,000-10,000 of these checks a second
+// (1,000-1,500 with the race detector). The checks must run late, fairly, and say so; no real may be
+// removed, and the director must never run out of file descriptors. It runs until every real was checked
+// twice after the start (10-30 s).
 func TestOverloadIsLateNotDown(t *testing.T) {
-	const (
-		backends = 1500
-		virtuals = 12
-		checks   = backends * virtuals
-		run      = 10 * time.Second
-	)
+	backends, virtuals := 1500, 12
+	if raceEnabled {
+		backends = 500
+	}
+	checks := backends * virtuals
 	ports := startBackends(t, backends, 0)
 
 	var rl syscall.Rlimit
@@ -78,18 +81,22 @@ func TestOverloadIsLateNotDown(t *testing.T) {
 	mu.Unlock()
 	h.fake.ResetOps()
 	var worstLag time.Duration
-	for end := time.Now().Add(run); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+	var perCheck []int
+	t0 := time.Now()
+	for {
+		time.Sleep(100 * time.Millisecond)
 		worstLag = max(worstLag, h.s.Snapshot().Lag)
-	}
-	mu.Lock()
-	perCheck := slices.Collect(func(yield func(int) bool) {
-		for _, n := range count {
-			if !yield(n) {
-				return
-			}
+		mu.Lock()
+		perCheck = slices.Collect(maps.Values(count))
+		mu.Unlock()
+		if len(perCheck) == checks && slices.Min(perCheck) >= 2 {
+			break
 		}
-	})
-	mu.Unlock()
+		if time.Since(t0) > 60*time.Second {
+			t.Fatalf("after 60 s, %d of %d reals checked, at least %d times", len(perCheck), checks, slices.Min(perCheck))
+		}
+	}
+	run := time.Since(t0)
 	ops := h.fake.Ops()
 	logs := h.logs()
 	h.stop()
@@ -121,7 +128,7 @@ func TestOverloadIsLateNotDown(t *testing.T) {
 	lo, hi := slices.Min(perCheck), slices.Max(perCheck)
 	t.Logf("%d checks in %v (%.0f/s, %d due/s), %d to %d per real, lag up to %v", total, run,
 		float64(total)/run.Seconds(), checks, lo, hi, worstLag)
-	if len(perCheck) != checks || lo < 1 || hi > lo+2 {
+	if hi > lo+2 {
 		t.Errorf("%d of %d reals checked, %d to %d times each: want every real, round-robin (at most 2 apart)",
 			len(perCheck), checks, lo, hi)
 	}
