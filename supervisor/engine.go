@@ -32,8 +32,9 @@ type engine struct {
 	head     int
 	inflight int
 	limit    int
-	armed    time.Time // when the scheduler will wake next (zero: not sleeping on a timer)
-	stallAt  time.Time // the last time the scheduler woke later than stallThreshold after it planned to
+	armed    time.Time     // when the scheduler will wake next (zero: not sleeping on a timer)
+	stallAt  time.Time     // the last time the scheduler woke later than stallThreshold after it planned to
+	stallFor time.Duration // how much later
 	lag      lagMeter
 	local    localReporter
 
@@ -127,12 +128,18 @@ func (e *engine) running(j *job, cancel context.CancelFunc) bool {
 	return !stopped
 }
 
-// stalledSince says whether the scheduler found the daemon starved of CPU at or after t.
-func (e *engine) stalledSince(t time.Time) bool {
+// stalledSince says whether the scheduler found the daemon starved of CPU for more than limit at or after
+// t (its last stall only).
+func (e *engine) stalledSince(t time.Time, limit time.Duration) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return !e.stallAt.Before(t)
+	return !e.stallAt.Before(t) && e.stallFor > limit
 }
+
+// stallLimit is how long the daemon may have been starved during a check of the given timeout before
+// the check's timeout no longer counts against the real: a quarter of the timeout, at least
+// stallThreshold.
+func stallLimit(timeout time.Duration) time.Duration { return max(stallThreshold, timeout/4) }
 
 // lagNow is the daemon-wide lag: how late the oldest waiting check is, or else how late the last check
 // started; 0 below lagThreshold (checks on time, give or take the batching and a busy machine).
@@ -179,7 +186,7 @@ func (e *engine) run(ctx context.Context) {
 		now := time.Now()
 		e.mu.Lock()
 		if !planned.IsZero() && now.Sub(planned) > stallThreshold {
-			e.stallAt = now
+			e.stallAt, e.stallFor = now, now.Sub(planned)
 		}
 		e.ready = e.sched.popDue(now, e.ready)
 		e.startReady(ctx, now)

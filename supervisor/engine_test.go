@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/ldirectord-go/ldirectord/ipvsctl"
 )
 
 // engineLog collects the engine's log lines.
@@ -149,5 +151,62 @@ func TestEngineOverloadIsLateAndFair(t *testing.T) {
 				t.Errorf("log line %q", line)
 			}
 		}
+	})
+}
+
+// TestCheckIgnoringItsContext: a checker that does not return at its deadline is abandoned checkGrace
+// later and counted as failed; the real is not checked again while the abandoned check still runs, and
+// its late answer is dropped.
+func TestCheckIgnoringItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := vs("10.9.9.9:80", rs("10.0.0.1:80", masq, 1))
+		v.NegotiateTimeout = 2 * time.Second
+		have := table(map[string][]ipvsctl.Destination{"10.9.9.9:80": {dest("10.0.0.1:80", ipvsctl.Masq, 1)}})
+		h := newHarness(t, cfgOf(v), have, nil)
+		h.checks.set("10.0.0.1:80", func(context.Context) error { time.Sleep(time.Minute); return nil })
+		h.run()
+		wait(4 * time.Second)
+		h.expectLogs("Deleted real server: 10.0.0.1:80 (10.9.9.9:80)")
+		if got := h.s.Snapshot().Virtuals[0].Reals[0].LastError; got != "check did not return within its timeout of 2s" {
+			t.Errorf("last error %q", got)
+		}
+		wait(50 * time.Second)
+		if n := h.checks.count("10.0.0.1:80"); n != 1 {
+			t.Errorf("checked %d times while the first check ran, want 1", n)
+		}
+		h.expectLogs()
+		h.stop()
+	})
+}
+
+// TestTimeoutDuringStallIsLocal: a check that times out while the scheduler found the daemon stalled is
+// the director's failure, not the real's; the next timeout, with no stall, counts.
+func TestTimeoutDuringStallIsLocal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := vs("10.9.9.9:80", rs("10.0.0.1:80", masq, 1))
+		v.NegotiateTimeout = 2 * time.Second
+		v.CheckInterval = 10 * time.Second
+		have := table(map[string][]ipvsctl.Destination{"10.9.9.9:80": {dest("10.0.0.1:80", ipvsctl.Masq, 1)}})
+		h := newHarness(t, cfgOf(v), have, nil)
+		h.checks.hang("10.0.0.1:80")
+		h.run()
+		wait(time.Second) // the first check runs (within firstRoundWindow) and hangs
+		if h.checks.count("10.0.0.1:80") != 1 {
+			t.Fatal("first check not started")
+		}
+		h.s.eng.mu.Lock()
+		// What the scheduler notes when it wakes far later than planned: 0.6 s, more than a quarter of the
+		// timeout.
+		h.s.eng.stallAt, h.s.eng.stallFor = time.Now(), 600*time.Millisecond
+		h.s.eng.mu.Unlock()
+		wait(2 * time.Second)
+		h.expectLogs("E: Could not check real server 10.0.0.1:80 (tcp:10.9.9.9:80): timed out while this director was overloaded; it keeps its health (local error, logged once a minute per cause)")
+		r := h.s.Snapshot().Virtuals[0].Reals[0]
+		if r.Health != Up || r.NoVerdict != "timed out while this director was overloaded" {
+			t.Errorf("health %s, no verdict %q", r.Health, r.NoVerdict)
+		}
+		wait(12 * time.Second) // the next check, no stall: the real is down
+		h.expectLogs("Deleted real server: 10.0.0.1:80 (10.9.9.9:80)")
+		h.stop()
 	})
 }

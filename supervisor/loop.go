@@ -115,7 +115,7 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time) 
 		// A timeout measures the backend only if this daemon was running: when the check saw its deadline
 		// long after it passed, or the scheduler was starved meanwhile, the timeout is the daemon's own.
 		deadline, _ := cctx.Deadline()
-		if time.Since(deadline) > stallThreshold || s.eng.stalledSince(started) {
+		if limit := stallLimit(timeout); time.Since(deadline) > limit || s.eng.stalledSince(started, limit) {
 			err = &localError{cause: "timed out while this director was overloaded", err: err}
 		}
 	}

@@ -30,7 +30,6 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer cancelLoops()
 	var wg sync.WaitGroup
 	s.eng.onLate = s.lateness
-	s.log.Debugf("Check engine: at most %d checks in flight (RLIMIT_NOFILE soft limit %d)", s.eng.limit, nofileLimit())
 	wg.Go(func() { s.eng.run(loopCtx) })
 	s.start = func(u *unit) { s.startChecks(u, time.Now()) }
 	go s.runCommands(context.WithoutCancel(ctx))
