@@ -188,6 +188,7 @@ func (e *engine) run(ctx context.Context) {
 		if !planned.IsZero() && now.Sub(planned) > stallThreshold {
 			e.stallAt, e.stallFor = now, now.Sub(planned)
 		}
+		e.compactReady()
 		e.ready = e.sched.popDue(now, e.ready)
 		e.startReady(ctx, now)
 		lagLine := e.lag.report(now)
@@ -259,6 +260,17 @@ func (e *engine) nextReady() *job {
 	// Empty: reuse the backing array from the start.
 	e.ready, e.head = e.ready[:0], 0
 	return nil
+}
+
+// compactReady moves the waiting jobs to the front of ready once the taken ones fill half of it, so that
+// a queue that never empties (sustained overload) does not grow without bound (mu held).
+func (e *engine) compactReady() {
+	if e.head == 0 || e.head < len(e.ready)/2 {
+		return
+	}
+	n := copy(e.ready, e.ready[e.head:])
+	clear(e.ready[n:])
+	e.ready, e.head = e.ready[:n], 0
 }
 
 // work runs j, schedules its next check, and goes on with the oldest waiting check while there is one, so

@@ -173,3 +173,25 @@ func TestLagMeter(t *testing.T) {
 		t.Errorf("last %v, want 0 (negative lateness is none)", m.last)
 	}
 }
+
+// TestReadyQueueStaysBounded: under sustained overload the waiting queue never empties; its backing array
+// must not grow with the number of checks run.
+func TestReadyQueueStaysBounded(t *testing.T) {
+	e := newEngine(1, func(string, string) {})
+	jobs := make([]*job, 100)
+	for i := range jobs {
+		jobs[i] = &job{idx: -1}
+	}
+	e.ready = append(e.ready, jobs...)
+	for range 100_000 { // take the oldest, queue it again at the end, as overload does
+		e.compactReady()
+		j := e.nextReady()
+		e.ready = append(e.ready, j)
+	}
+	if c := cap(e.ready); c > 400 {
+		t.Fatalf("ready queue capacity %d after 100,000 turns of 100 jobs", c)
+	}
+	if n := len(e.ready) - e.head; n != 100 {
+		t.Fatalf("%d jobs waiting, want 100", n)
+	}
+}
