@@ -209,8 +209,16 @@ func statusMB(field string) float64 {
 // BenchmarkStart200 is 200 reals over 4 virtuals, a quarter of them hanging, checkinterval 1,
 // negotiatetimeout 2: the time until every healthy real is in the table, and the time to detect a real
 // that starts hanging. Run with -benchtime=1x.
-func BenchmarkStart200(b *testing.B) {
-	ports := startBackends(b, 199, 50)
+func BenchmarkStart200(b *testing.B) { benchmarkStart(b, 200, 4, 50) }
+
+// BenchmarkStart1000 is the user-mode Linux scenario on the host: 1,000 reals over 10 virtuals, a
+// quarter of them hanging, checkinterval 1, negotiatetimeout 2. Run with -benchtime=1x or more.
+func BenchmarkStart1000(b *testing.B) { benchmarkStart(b, 1000, 10, 250) }
+
+// benchmarkStart is n reals over nv virtuals, hanging of them hanging, checkinterval 1, negotiatetimeout 2:
+// the time until every healthy real is in the table, and the time to detect a real that starts hanging.
+func benchmarkStart(b *testing.B, n, nv, hanging int) {
+	ports := startBackends(b, n-1, hanging)
 	// One more healthy backend in this process, which the benchmark makes hang.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -239,12 +247,13 @@ func BenchmarkStart200(b *testing.B) {
 	}()
 	victim := uint16(ln.Addr().(*net.TCPAddr).Port)
 	ports = append([]uint16{victim}, ports...)
-	healthy := 150
+	healthy := n - hanging
 	var worstStart, worstDetect time.Duration
+	var steady float64 // cores, worst run
 	for b.Loop() {
 		hang.Store(false)
 		fake := ipvsctl.NewFake()
-		cfg := httpConfig(ports, 4, time.Second, 2*time.Second)
+		cfg := httpConfig(ports, nv, time.Second, 2*time.Second)
 		s, err := New(cfg, Options{Client: fake, Log: quietLogger()})
 		if err != nil {
 			b.Fatal(err)
@@ -257,7 +266,9 @@ func BenchmarkStart200(b *testing.B) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		worstStart = max(worstStart, time.Since(t0))
+		c0 := cpuTime()
 		time.Sleep(1500 * time.Millisecond)
+		steady = max(steady, (cpuTime()-c0).Seconds()/1.5)
 		hang.Store(true)
 		t1 := time.Now()
 		for inTable(fake) > healthy-1 {
@@ -269,6 +280,8 @@ func BenchmarkStart200(b *testing.B) {
 	}
 	b.ReportMetric(worstStart.Seconds(), "s-all-healthy")
 	b.ReportMetric(worstDetect.Seconds(), "s-detect-hang")
+	b.ReportMetric(steady, "cores-steady")
+	b.ReportMetric(peakRSSMB(), "MB-peak-rss")
 }
 
 // Benchmark10kHTTP is 10,000 reals over HTTP at checkinterval 10 (1,000 checks/s), backends in another
