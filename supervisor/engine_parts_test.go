@@ -70,6 +70,17 @@ func TestSchedulePopDueInOrder(t *testing.T) {
 	}
 }
 
+func TestQuantumFor(t *testing.T) {
+	for iv, want := range map[time.Duration]time.Duration{
+		100 * time.Millisecond: 20 * time.Millisecond, time.Second: 20 * time.Millisecond,
+		2 * time.Second: 40 * time.Millisecond, 10 * time.Second: 100 * time.Millisecond, time.Hour: 100 * time.Millisecond,
+	} {
+		if got := quantumFor(iv); got != want {
+			t.Errorf("quantumFor(%v) = %v, want %v", iv, got, want)
+		}
+	}
+}
+
 func TestInflightLimit(t *testing.T) {
 	cases := []struct {
 		nofile uint64

@@ -89,8 +89,8 @@ func TestEngineOnTime(t *testing.T) {
 				t.Errorf("job %d checked %d times in 10.5 s at interval 1 s", i, n)
 			}
 		}
-		if worst := slices.Max(f.late); worst > engineQuantum || slices.Min(f.late) < 0 {
-			t.Errorf("lateness between %v and %v, want within [0, %v]", slices.Min(f.late), worst, engineQuantum)
+		if worst := slices.Max(f.late); worst > minQuantum || slices.Min(f.late) < 0 {
+			t.Errorf("lateness between %v and %v, want within [0, %v]", slices.Min(f.late), worst, minQuantum)
 		}
 		if got := l.take(); len(got) != 0 {
 			t.Errorf("log lines %q, want none", got)
