@@ -37,6 +37,9 @@ bench:
 	$(GO) test -run '^$$' -bench 'DiffNoChange10k' ./ipvsctl/
 	$(GO) test -timeout 30m -run '^$$' -bench 'KernelApply' -benchtime=1x ./ipvsctl/
 	$(GO) test -run '^$$' -bench 'Start200|10kHTTP' -benchtime=1x ./supervisor/
+	$(GO) test -run '^$$' -bench 'Scale/reals=1000$$' -benchtime=1x ./supervisor/
+	$(GO) test -run '^$$' -bench 'Scale/reals=10000$$' -benchtime=1x ./supervisor/
+	$(GO) test -run '^$$' -bench 'Scale/reals=30000' -benchtime=1x ./supervisor/
 	$(GO) test -run '^$$' -bench 'Reload10k' -benchtime=30x ./supervisor/
 
 demo: build

@@ -80,7 +80,21 @@ func describe(err error) string {
 // errCanceled is what a connection reports after ctx was cancelled (rather than reaching its deadline).
 var errCanceled = errors.New("canceled")
 
-var dialer net.Dialer
+// dialer opens the checks' connections. No TCP keep-alive: a check's connection lives for one request, and
+// enabling keep-alive costs four setsockopt calls per check.
+var dialer = net.Dialer{KeepAlive: -1}
+
+// DialFunc opens a check's connection, as net.Dialer.DialContext does.
+type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
+
+type dialKey struct{}
+
+// WithDial returns a context whose checks open their connections with d instead of a net.Dialer: how tests
+// make the director itself fail (EMFILE, ENOBUFS, EADDRNOTAVAIL) and how a caller could pin a source
+// address. d's errors are returned wrapped as the dialer's would be, so errors.Is sees them.
+func WithDial(ctx context.Context, d DialFunc) context.Context {
+	return context.WithValue(ctx, dialKey{}, d)
+}
 
 // conn is a connection bounded by a check's context: every read and write fails once ctx's deadline passes
 // or ctx is cancelled.
@@ -94,7 +108,13 @@ func dial(ctx context.Context, network string, ap netip.AddrPort) (*conn, error)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c, err := dialer.DialContext(ctx, network, ap.String())
+	var c net.Conn
+	var err error
+	if d, ok := ctx.Value(dialKey{}).(DialFunc); ok {
+		c, err = d(ctx, network, ap.String())
+	} else {
+		c, err = dialer.DialContext(ctx, network, ap.String())
+	}
 	if err != nil {
 		return nil, err
 	}

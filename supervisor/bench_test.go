@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,7 +43,8 @@ func TestMain(m *testing.M) {
 var okResponse = []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 
 // serveBackends listens on n loopback ports ("n,hanging": the last ones accept and never answer), prints
-// the ports, and serves until stdin closes.
+// the ports, and serves until stdin closes. For each line "count" on stdin it prints the number of
+// requests answered so far.
 func serveBackends(spec string) {
 	parts := strings.Split(spec, ",")
 	n, _ := strconv.Atoi(parts[0])
@@ -69,13 +72,24 @@ func serveBackends(spec string) {
 					held = append(held, c) // held open (and referenced), never answered
 					continue
 				}
-				go serveOK(c)
+				go func() {
+					serveOK(c)
+					served.Add(1)
+				}()
 			}
 		}()
 	}
 	w.Flush()
-	io.Copy(io.Discard, os.Stdin)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() == "count" {
+			fmt.Println(served.Load())
+		}
+	}
 }
+
+// served counts the requests the backends answered (in the child).
+var served atomic.Int64
 
 func serveOK(c net.Conn) {
 	defer c.Close()
@@ -95,6 +109,13 @@ func serveOK(c net.Conn) {
 
 // startBackends starts the child process and returns its ports.
 func startBackends(tb testing.TB, n, hanging int) []uint16 {
+	ports, _ := startCountingBackends(tb, n, hanging)
+	return ports
+}
+
+// startCountingBackends is startBackends that also returns a function that asks the child how many
+// requests its backends answered.
+func startCountingBackends(tb testing.TB, n, hanging int) (ports []uint16, served func() int64) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d", backendEnv, n, hanging))
 	stdin, _ := cmd.StdinPipe()
@@ -105,7 +126,6 @@ func startBackends(tb testing.TB, n, hanging int) []uint16 {
 	}
 	tb.Cleanup(func() { stdin.Close(); cmd.Wait() })
 	sc := bufio.NewScanner(stdout)
-	var ports []uint16
 	for len(ports) < n && sc.Scan() {
 		p, _ := strconv.Atoi(sc.Text())
 		ports = append(ports, uint16(p))
@@ -113,7 +133,18 @@ func startBackends(tb testing.TB, n, hanging int) []uint16 {
 	if len(ports) != n {
 		tb.Fatalf("backends: got %d ports, want %d", len(ports), n)
 	}
-	return ports
+	var mu sync.Mutex
+	served = func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		io.WriteString(stdin, "count\n")
+		if !sc.Scan() {
+			tb.Fatal("backends: no count")
+		}
+		c, _ := strconv.ParseInt(sc.Text(), 10, 64)
+		return c
+	}
+	return ports, served
 }
 
 // httpConfig spreads reals at the given loopback ports over nv virtuals.
@@ -158,10 +189,16 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func peakRSSMB() float64 {
+func peakRSSMB() float64 { return statusMB("VmHWM:") }
+
+// rssMB is the resident set size now.
+func rssMB() float64 { return statusMB("VmRSS:") }
+
+// statusMB is a field of /proc/self/status in MB.
+func statusMB(field string) float64 {
 	b, _ := os.ReadFile("/proc/self/status")
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
+		if strings.HasPrefix(l, field) {
 			kb, _ := strconv.Atoi(strings.Fields(l)[1])
 			return float64(kb) / 1024
 		}
@@ -172,8 +209,16 @@ func peakRSSMB() float64 {
 // BenchmarkStart200 is 200 reals over 4 virtuals, a quarter of them hanging, checkinterval 1,
 // negotiatetimeout 2: the time until every healthy real is in the table, and the time to detect a real
 // that starts hanging. Run with -benchtime=1x.
-func BenchmarkStart200(b *testing.B) {
-	ports := startBackends(b, 199, 50)
+func BenchmarkStart200(b *testing.B) { benchmarkStart(b, 200, 4, 50) }
+
+// BenchmarkStart1000 is the user-mode Linux scenario on the host: 1,000 reals over 10 virtuals, a
+// quarter of them hanging, checkinterval 1, negotiatetimeout 2. Run with -benchtime=1x or more.
+func BenchmarkStart1000(b *testing.B) { benchmarkStart(b, 1000, 10, 250) }
+
+// benchmarkStart is n reals over nv virtuals, hanging of them hanging, checkinterval 1, negotiatetimeout 2:
+// the time until every healthy real is in the table, and the time to detect a real that starts hanging.
+func benchmarkStart(b *testing.B, n, nv, hanging int) {
+	ports := startBackends(b, n-1, hanging)
 	// One more healthy backend in this process, which the benchmark makes hang.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -202,12 +247,13 @@ func BenchmarkStart200(b *testing.B) {
 	}()
 	victim := uint16(ln.Addr().(*net.TCPAddr).Port)
 	ports = append([]uint16{victim}, ports...)
-	healthy := 150
+	healthy := n - hanging
 	var worstStart, worstDetect time.Duration
+	var steady float64 // cores, worst run
 	for b.Loop() {
 		hang.Store(false)
 		fake := ipvsctl.NewFake()
-		cfg := httpConfig(ports, 4, time.Second, 2*time.Second)
+		cfg := httpConfig(ports, nv, time.Second, 2*time.Second)
 		s, err := New(cfg, Options{Client: fake, Log: quietLogger()})
 		if err != nil {
 			b.Fatal(err)
@@ -220,7 +266,9 @@ func BenchmarkStart200(b *testing.B) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		worstStart = max(worstStart, time.Since(t0))
+		c0 := cpuTime()
 		time.Sleep(1500 * time.Millisecond)
+		steady = max(steady, (cpuTime()-c0).Seconds()/1.5)
 		hang.Store(true)
 		t1 := time.Now()
 		for inTable(fake) > healthy-1 {
@@ -232,6 +280,8 @@ func BenchmarkStart200(b *testing.B) {
 	}
 	b.ReportMetric(worstStart.Seconds(), "s-all-healthy")
 	b.ReportMetric(worstDetect.Seconds(), "s-detect-hang")
+	b.ReportMetric(steady, "cores-steady")
+	b.ReportMetric(peakRSSMB(), "MB-peak-rss")
 }
 
 // Benchmark10kHTTP is 10,000 reals over HTTP at checkinterval 10 (1,000 checks/s), backends in another
@@ -239,7 +289,7 @@ func BenchmarkStart200(b *testing.B) {
 // connect+request+read client next to it. Run with -benchtime=1x.
 func Benchmark10kHTTP(b *testing.B) {
 	const n = 10000
-	ports := startBackends(b, n, 0)
+	ports, served := startCountingBackends(b, n, 0)
 	for b.Loop() {
 		fake := ipvsctl.NewFake()
 		cfg := httpConfig(ports, 4, 10*time.Second, 5*time.Second)
@@ -275,12 +325,13 @@ func Benchmark10kHTTP(b *testing.B) {
 		b.ReportMetric(time.Since(t0).Seconds(), "s-all-in-table")
 		time.Sleep(12*time.Second - time.Since(t0)) // past the first round and the first full interval
 		const window = 20 * time.Second
-		c0, k0 := cpuTime(), checks.Load()
+		c0, k0, r0 := cpuTime(), checks.Load(), served()
 		measuring.Store(true)
 		time.Sleep(window)
 		measuring.Store(false)
-		cpu, k := cpuTime()-c0, checks.Load()-k0
+		cpu, k, r := cpuTime()-c0, checks.Load()-k0, served()-r0
 		b.ReportMetric(float64(k)/window.Seconds(), "checks/s")
+		b.ReportMetric(float64(r)/window.Seconds(), "backend-req/s")
 		b.ReportMetric(cpu.Seconds()/window.Seconds(), "cores")
 		b.ReportMetric(float64(cpu.Microseconds())/float64(k), "µs-cpu/check")
 		mu.Lock()
@@ -291,6 +342,17 @@ func Benchmark10kHTTP(b *testing.B) {
 		b.ReportMetric(pct(1), "ms-late-max")
 		mu.Unlock()
 		b.ReportMetric(peakRSSMB(), "MB-peak-rss")
+		b.ReportMetric(rssMB(), "MB-rss")
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "MB-heap")
+		b.ReportMetric(float64(ms.StackInuse)/(1<<20), "MB-stacks")
+		if f := os.Getenv("BENCH_HEAP_PROFILE"); f != "" { // the heap while the checks run
+			if w, err := os.Create(f); err == nil {
+				pprof.WriteHeapProfile(w)
+				w.Close()
+			}
+		}
 		cancel()
 		<-done
 

@@ -258,12 +258,10 @@ func (s *Supervisor) install(ch *change) (fresh []*unit, only map[*config.Virtua
 	return fresh, only
 }
 
-// stopUnit stops the loop of a unit that is no longer part of the running config.
+// stopUnit stops the checks of a unit that is no longer part of the running config.
 func (s *Supervisor) stopUnit(u *unit) {
 	u.live = false
-	if u.cancel != nil {
-		u.cancel()
-	}
+	s.stopChecks(u)
 	s.uncount(u)
 }
 
@@ -325,7 +323,7 @@ func newVindex(v *config.Virtual, pos int) *vindex {
 // with cleanstop=no changes nothing); any other is unknown until its first check. checktype=off is down
 // for good.
 func (s *Supervisor) newUnit(k unitKey, ms []member) *unit {
-	u := &unit{key: k, done: make(chan struct{})}
+	u := &unit{key: k}
 	u.members.Store(&ms)
 	state := Unknown
 	switch {
@@ -337,7 +335,6 @@ func (s *Supervisor) newUnit(k unitKey, ms []member) *unit {
 	u.setState(state)
 	u.h = newHealth(state, k.FailureCount, k.SuccessCount)
 	if k.Type == config.CheckOff {
-		close(u.done)
 		return u
 	}
 	if k.Type == config.CheckOn {

@@ -16,12 +16,13 @@ import (
 	"github.com/ldirectord-go/ldirectord/config"
 )
 
-// unit is one check and its loop. The owner goroutine reads and writes state; the loop owns h and the
-// last-check fields (under mu, for Snapshot); members is swapped by the owner on reload.
+// unit is one check. The owner goroutine reads and writes state; the engine runs its checks (job), whose
+// results go to h and the last-check fields (under mu, for Snapshot); members is swapped by the owner on
+// reload.
 type unit struct {
 	key     unitKey
 	members atomic.Pointer[[]member]
-	chk     checker.Checker // nil for checktype=off, which has no loop
+	chk     checker.Checker // nil for checktype=off, which is never checked
 
 	state Health       // owner only
 	shown atomic.Int32 // state, for readers (Snapshot)
@@ -30,15 +31,18 @@ type unit struct {
 	// takes its first event or stops it, whichever comes first.
 	counted bool
 
+	job job // its place in the check engine (set when its checks start)
+
 	mu        sync.Mutex
 	h         health
 	checked   bool
 	lastCheck time.Time
 	lastErr   string
-	since     time.Time // when the check loop last changed its health (or made its first check)
-
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the loop has returned
+	since     time.Time // when the check last changed its health (or made its first check)
+	// noVerdict is why the last check gave no verdict (a local failure: the director could not run it),
+	// "" when it gave one; noVerdictAt is when.
+	noVerdict   string
+	noVerdictAt time.Time
 }
 
 // setState sets the owner's state of u and shows it to readers (owner goroutine).
@@ -50,16 +54,12 @@ func (u *unit) setState(h Health) {
 // shownState is the owner's state of u, for any goroutine.
 func (u *unit) shownState() Health { return Health(u.shown.Load()) }
 
-// event is what a check loop tells the owner: the state after a change, or after the first check.
+// event is what a check tells the owner: the state after a change, or after the first check.
 type event struct {
 	u     *unit
 	state Health
 	first bool
 }
-
-// firstRoundWindow bounds the stagger of the first checks after start or reload, so that healthy reals
-// reach the table quickly even with a long checkinterval; later checks spread over the whole interval.
-const firstRoundWindow = time.Second
 
 // checkGrace is how long a check may run past its deadline before it is abandoned and counted as failed.
 // A checker that ignores its context is a bug, but it must not hold up its real's results.
@@ -67,79 +67,80 @@ const checkGrace = 250 * time.Millisecond
 
 var errMaintenance = errors.New("Server in maintenance")
 
-// loop checks u every interval until ctx ends. Checks happen at a fixed phase of the interval (a hash of
-// the target), one at a time; a check that overruns makes the loop skip the slots it missed.
-func (s *Supervisor) loop(ctx context.Context, u *unit, start time.Time) {
-	defer close(u.done)
-	iv := u.key.Interval
-	frac := u.key.stagger()
-	base := start.Add(time.Duration(frac * float64(iv)))
-	next := start.Add(time.Duration(frac * float64(min(iv, firstRoundWindow))))
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	var prev chan struct{}
-	for {
-		if d := time.Until(next); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
-		}
-		if prev != nil { // the previous check overran and was abandoned: still one in flight at a time
-			select {
-			case <-prev:
-			case <-ctx.Done():
-				return
-			}
-		}
-		if s.lateness != nil {
-			s.lateness(time.Since(next))
-		}
-		prev = s.checkOnce(ctx, u)
-		k := time.Since(base)/iv + 1
-		next = base.Add(max(k, 1) * iv)
+// startChecks puts u in the engine: its first check within firstRoundWindow of now, then every interval
+// at its phase.
+func (s *Supervisor) startChecks(u *unit, now time.Time) {
+	u.job = job{slot: newSlot(u.key.Interval, u.key.stagger(), now), idx: -1,
+		run: func(ctx context.Context, started time.Time) { s.checkOnce(ctx, u, started) }}
+	s.eng.add(&u.job)
+}
+
+// stopChecks takes u out of the engine and cancels its running check.
+func (s *Supervisor) stopChecks(u *unit) {
+	if u.job.run != nil {
+		s.eng.remove(&u.job)
 	}
 }
 
-// checkOnce runs one check of u, logs soft failures and resets, writes the monitorfile lines and tells the
-// owner about a change. It returns a channel that is closed when the checker has returned (nil when no
-// checker ran).
-func (s *Supervisor) checkOnce(ctx context.Context, u *unit) (running chan struct{}) {
+// checkOnce runs one check of u, which got its slot in the engine at started: it logs soft failures and
+// resets, writes the monitorfile lines and tells the owner about a change. A local failure (the director
+// could not run the check) changes nothing but is reported.
+func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time) {
 	ms := *u.members.Load()
 	t := u.key.Target
 	timeout := u.key.timeout()
-	var err error
-	maint := false
 	if dir := s.maintDir.Load(); dir != nil && *dir != "" && s.inMaintenance(ctx, *dir, &t, timeout) {
-		maint, err = true, errMaintenance
-	} else {
-		cctx, cancel := context.WithTimeout(ctx, timeout)
-		res := make(chan error, 1)
-		running = make(chan struct{})
-		go func() {
-			defer close(running)
-			res <- safeCheck(cctx, u.chk, &t)
-		}()
-		select {
-		case err = <-res:
-		case <-cctx.Done():
-			grace := time.NewTimer(checkGrace)
-			select {
-			case err = <-res:
-			case <-grace.C:
-				err = fmt.Errorf("check did not return within its timeout of %s", timeout)
-			}
-			grace.Stop()
+		s.verdict(ctx, u, ms, errMaintenance, true)
+		return
+	}
+	if s.opts.Dial != nil {
+		ctx = checker.WithDial(ctx, s.opts.Dial)
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if !s.eng.running(&u.job, cancel) {
+		return
+	}
+	// A check that ignores its context is abandoned checkGrace after its deadline: the timer gives the
+	// verdict, and the engine still waits for the checker to return before it checks the real again.
+	abandon := time.AfterFunc(timeout+checkGrace, func() {
+		if s.eng.running(&u.job, cancel) {
+			s.verdict(ctx, u, ms, fmt.Errorf("check did not return within its timeout of %s", timeout), false)
 		}
-		cancel()
+	})
+	err := safeCheck(cctx, u.chk, &t)
+	s.eng.running(&u.job, nil)
+	if !abandon.Stop() || errors.Is(cctx.Err(), context.Canceled) {
+		return // the verdict was given, or the check was stopped (reload, shutdown)
 	}
-	if ctx.Err() != nil {
-		return running
+	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		// A timeout measures the backend only if this daemon was running: when the check saw its deadline
+		// long after it passed, or the scheduler was starved meanwhile, the timeout is the daemon's own.
+		deadline, _ := cctx.Deadline()
+		if limit := stallLimit(timeout); time.Since(deadline) > limit || s.eng.stalledSince(started, limit) {
+			err = &localError{cause: "timed out while this director was overloaded", err: err}
+		}
 	}
+	s.verdict(ctx, u, ms, err, false)
+}
 
+// verdict takes one check result of u (maint: the real is in maintenance).
+func (s *Supervisor) verdict(ctx context.Context, u *unit, ms []member, err error, maint bool) {
+	if ctx.Err() != nil {
+		return
+	}
 	now := s.opts.Now()
+	if cause, ok := localCause(err); ok {
+		u.mu.Lock()
+		if u.noVerdict == "" {
+			u.noVerdictAt = now
+		}
+		u.noVerdict = cause
+		u.mu.Unlock()
+		s.log.Debugf("Check not counted: real server=%s (virtual=%s): %v", realText(ms[0].r), ms[0].v.ID(), err)
+		s.eng.noteLocal(cause, realText(ms[0].r)+" ("+ms[0].v.ID()+")", now)
+		return
+	}
 	u.mu.Lock()
 	var changed bool
 	if maint {
@@ -155,6 +156,7 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit) (running chan struc
 	u.checked = true
 	u.lastCheck = now
 	u.lastErr = ""
+	u.noVerdict = ""
 	if err != nil {
 		u.lastErr = err.Error()
 	}
@@ -180,7 +182,6 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit) (running chan struc
 		case <-ctx.Done():
 		}
 	}
-	return running
 }
 
 // safeCheck runs one check; a panic inside it is a failure, not a crash.

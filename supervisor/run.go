@@ -30,12 +30,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	loopCtx, cancelLoops := context.WithCancel(ctx)
 	defer cancelLoops()
 	var wg sync.WaitGroup
-	s.start = func(u *unit) {
-		lctx, cancel := context.WithCancel(loopCtx)
-		u.cancel = cancel
-		now := time.Now()
-		wg.Go(func() { s.loop(lctx, u, now) })
-	}
+	s.eng.onLate = s.lateness
+	wg.Go(func() { s.eng.run(loopCtx) })
+	s.start = func(u *unit) { s.startChecks(u, time.Now()) }
 	go s.runCommands(context.WithoutCancel(ctx))
 	go s.loader(ctx)
 
@@ -128,6 +125,15 @@ func (s *Supervisor) readTable(ctx context.Context) (ipvsctl.Table, bool) {
 		case <-time.After(b.failed()):
 		}
 	}
+}
+
+// logAt logs one line of the check engine at level (error or warning).
+func (s *Supervisor) logAt(level, line string) {
+	if level == "error" {
+		s.log.Error(line)
+		return
+	}
+	s.log.Warn(line)
 }
 
 // handle takes one loop event into the owner's state; dirty collects the virtuals to reconcile.

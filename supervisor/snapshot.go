@@ -8,7 +8,10 @@ import (
 
 // Snapshot is the supervisor's state at one moment, for `status` and tests.
 type Snapshot struct {
-	Phase    config.AlertStatus
+	Phase config.AlertStatus
+	// Lag is how far the checks run behind their checkinterval, daemon-wide: how late the oldest waiting
+	// check is, or else how late the last check started; 0 while they run on time.
+	Lag      time.Duration
 	Virtuals []VirtualState
 }
 
@@ -31,17 +34,27 @@ type RealState struct {
 	LastError string    // "" after a successful check
 	Since     time.Time // when the check last changed the health (zero before the first check)
 	InTable   bool      // present in the kernel table (at any weight)
+	// NoVerdict is why the real has no fresh verdict, "" when its last check gave one: the local failure
+	// (the director could not run the check; the real keeps its health), since NoVerdictSince.
+	NoVerdict      string
+	NoVerdictSince time.Time
 }
 
 // Snapshot returns the state the owner last published. It never waits for the owner.
-func (s *Supervisor) Snapshot() Snapshot { return s.view.Load().snapshot() }
+func (s *Supervisor) Snapshot() Snapshot { return s.withLag(s.view.Load().snapshot()) }
 
 // SnapshotConfig is Snapshot together with the config it describes (the one the supervisor runs: the last
 // one a reload installed), so that snap.Virtuals[i] is cfg.Virtuals[i] and snap.Virtuals[i].Reals[j] is
 // cfg.Virtuals[i].Reals[j]. The caller must not modify cfg.
 func (s *Supervisor) SnapshotConfig() (Snapshot, *config.Config) {
 	v := s.view.Load()
-	return v.snapshot(), v.cfg
+	return s.withLag(v.snapshot()), v.cfg
+}
+
+// withLag adds the engine's lag to snap.
+func (s *Supervisor) withLag(snap Snapshot) Snapshot {
+	snap.Lag = s.eng.lagNow(time.Now())
+	return snap
 }
 
 // snapshot is the Snapshot of v: its published parts, with each real's health and last check as they are
@@ -61,6 +74,7 @@ func (v *view) snapshot() Snapshot {
 				rs.Health = u.shownState()
 				u.mu.Lock()
 				rs.FailCount, rs.LastCheck, rs.LastError, rs.Since = u.h.fails, u.lastCheck, u.lastErr, u.since
+				rs.NoVerdict, rs.NoVerdictSince = u.noVerdict, u.noVerdictAt
 				u.mu.Unlock()
 			}
 			if h != nil {

@@ -80,6 +80,12 @@ type Options struct {
 	// CommandWait is how long stopping waits for queued fallbackcommand and callback runs. Default
 	// DefaultCommandWait.
 	CommandWait time.Duration
+	// MaxInFlight bounds the checks running at once. Default: derived from the RLIMIT_NOFILE soft limit
+	// (inflightLimit).
+	MaxInFlight int
+	// Dial, when set, opens the checks' connections instead of a net.Dialer (tests inject the director's
+	// own failures with it).
+	Dial checker.DialFunc
 }
 
 // Defaults of Options.
@@ -125,6 +131,7 @@ type Supervisor struct {
 	// positions and its fallback: the rest of it did not change.
 	some    map[*config.Virtual][]int
 	start   func(*unit)
+	eng     *engine // runs the checks
 	watcher *watcher
 	changes changes // what the next publish must copy
 
@@ -203,6 +210,7 @@ func New(cfg *config.Config, o Options) (*Supervisor, error) {
 		cmds:     make(chan command, 256),
 		cmdsDone: make(chan struct{}),
 	}
+	s.eng = newEngine(o.MaxInFlight, s.logAt)
 	s.view.Store(&view{})
 	s.setConfig(cfg)
 	return s, nil
@@ -220,6 +228,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.LookupAddr == nil {
 		o.LookupAddr = net.DefaultResolver.LookupAddr
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = inflightLimit(nofileLimit())
 	}
 	for _, d := range []struct {
 		p   *time.Duration

@@ -119,7 +119,11 @@ func formatState(doc *stateDoc, now time.Time, loc *time.Location) string {
 	if doc.Phase != "running" {
 		b.WriteString(", " + doc.Phase)
 	}
-	fmt.Fprintf(&b, ", up %s, config loaded %s\n", duration(now.Sub(doc.Started)), at(doc.ConfigLoaded))
+	fmt.Fprintf(&b, ", up %s, config loaded %s", duration(now.Sub(doc.Started)), at(doc.ConfigLoaded))
+	if doc.Lag > 0 {
+		fmt.Fprintf(&b, ", checks running %s s behind checkinterval", strconv.FormatFloat(doc.Lag, 'f', 1, 64))
+	}
+	b.WriteString("\n")
 
 	var vrows, rrows [][]string
 	var tails []string
@@ -161,6 +165,9 @@ func formatState(doc *stateDoc, now time.Time, loc *time.Location) string {
 				tail = append(tail, "last check "+at(r.LastCheck)+" ok")
 			default:
 				tail = append(tail, "last check "+at(r.LastCheck)+" failed: "+r.LastError)
+			}
+			if r.NoVerdict != "" {
+				tail = append(tail, "no fresh verdict since "+at(r.NoVerdictSince)+": "+r.NoVerdict)
 			}
 			if r.Health == "up" && !r.InTable {
 				tail = append(tail, "not in the IPVS table")

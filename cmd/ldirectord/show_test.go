@@ -396,3 +396,32 @@ func TestShowWithoutState(t *testing.T) {
 		t.Errorf("show with a stale pid file: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+// TestFormatStateLagAndNoVerdict: the daemon-wide lag in the header, and a real the director could not
+// check (a local failure) with why and since when.
+func TestFormatStateLagAndNoVerdict(t *testing.T) {
+	day := func(d, h, m, s int) time.Time { return time.Date(2025, 3, d, h, m, s, 0, time.UTC) }
+	doc := &stateDoc{
+		Version: 1, PID: 1234, Config: "/etc/ha.d/ldirectord.cf", Phase: "running", Lag: 3.5,
+		Started: day(11, 1, 0, 0), ConfigLoaded: day(11, 1, 0, 0), Written: day(11, 1, 30, 2),
+		Virtuals: []virtualState{
+			{Virtual: "10.9.9.9:80", ID: "tcp:10.9.9.9:80", Protocol: "tcp", Scheduler: "wrr",
+				CheckType: "negotiate", Service: "http", CheckInterval: 1,
+				Reals: []realState{
+					{Real: "10.1.0.2:8080", Forward: "masq", Weight: 1, Health: "up", Since: day(11, 1, 0, 1),
+						FailureCount: 1, LastCheck: day(11, 1, 29, 50), InTable: true,
+						NoVerdict: "too many open files", NoVerdictSince: day(11, 1, 29, 51)},
+					{Real: "10.1.0.3:8080", Forward: "masq", Weight: 1, Health: "up", Since: day(11, 1, 0, 1),
+						FailureCount: 1, LastCheck: day(11, 1, 30, 1), InTable: true},
+				}},
+		},
+	}
+	want := `ldirectord for /etc/ha.d/ldirectord.cf, pid 1234, up 30m3s, config loaded 01:00:00, checks running 3.5 s behind checkinterval
+virtual 10.9.9.9:80  tcp  wrr  checktype negotiate/http every 1s  quiescent no
+  real 10.1.0.2:8080  masq  weight 1  up  since 01:00:01  last check 01:29:50 ok  no fresh verdict since 01:29:51: too many open files
+  real 10.1.0.3:8080  masq  weight 1  up  since 01:00:01  last check 01:30:01 ok
+`
+	if got := formatState(doc, day(11, 1, 30, 3), time.UTC); got != want {
+		t.Errorf("formatState:\n%s\nwant:\n%s", got, want)
+	}
+}

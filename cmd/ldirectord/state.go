@@ -42,7 +42,10 @@ type stateDoc struct {
 	// StateHeartbeat.
 	Written time.Time `json:"written"`
 	// Phase is the daemon's phase: starting, running, reloading or stopping.
-	Phase    string         `json:"phase"`
+	Phase string `json:"phase"`
+	// Lag is how many seconds the checks run behind their checkinterval (0.1 s steps); absent when they
+	// run on time.
+	Lag      float64        `json:"lag,omitempty"`
 	Virtuals []virtualState `json:"virtuals"`
 }
 
@@ -78,6 +81,10 @@ type realState struct {
 	LastCheck    time.Time `json:"last_check,omitzero"`
 	LastError    string    `json:"last_error,omitempty"`
 	InTable      bool      `json:"in_table"`
+	// NoVerdict is why the last check gave no verdict (the director could not run it; the real keeps its
+	// health), since NoVerdictSince; absent when the last check gave one.
+	NoVerdict      string    `json:"no_verdict,omitempty"`
+	NoVerdictSince time.Time `json:"no_verdict_since,omitzero"`
 }
 
 // stateSource is the supervisor's state and the config it runs (supervisor.SnapshotConfig).
@@ -119,7 +126,8 @@ func (p *publisher) build(now time.Time) *stateDoc {
 		p.cfg, p.loaded = cfg, now
 	}
 	doc := &stateDoc{Version: stateVersion, PID: p.pid, Config: p.config, Started: p.started,
-		ConfigLoaded: p.loaded, Phase: snap.Phase.String(), Virtuals: []virtualState{}}
+		ConfigLoaded: p.loaded, Phase: snap.Phase.String(), Virtuals: []virtualState{},
+		Lag: math.Round(snap.Lag.Seconds()*10) / 10}
 	seen := map[string]bool{}
 	for i, vs := range snap.Virtuals {
 		var v *config.Virtual
@@ -147,7 +155,8 @@ func (p *publisher) build(now time.Time) *stateDoc {
 		}
 		for j, rs := range vs.Reals {
 			r := realState{Real: rs.Real, Weight: rs.Weight, Health: rs.Health.String(), Failures: rs.FailCount,
-				LastCheck: rs.LastCheck, LastError: rs.LastError, InTable: rs.InTable}
+				LastCheck: rs.LastCheck, LastError: rs.LastError, InTable: rs.InTable,
+				NoVerdict: rs.NoVerdict, NoVerdictSince: rs.NoVerdictSince}
 			if v != nil && j < len(v.Reals) {
 				r.Forward, r.FailureCount = v.Reals[j].Forward.String(), v.FailureCount
 			}

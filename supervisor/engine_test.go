@@ -1,0 +1,212 @@
+package supervisor
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ldirectord-go/ldirectord/ipvsctl"
+)
+
+// engineLog collects the engine's log lines.
+type engineLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *engineLog) log(level, line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, level+": "+line)
+}
+
+func (l *engineLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.lines
+	l.lines = nil
+	return out
+}
+
+// fakeJobs is n jobs at interval iv whose checks take cost each; it records starts and the most in flight.
+type fakeJobs struct {
+	mu       sync.Mutex
+	starts   []int
+	inflight int
+	most     int
+	late     []time.Duration // start - due of every check
+	timeouts []time.Duration // deadline measured from started: always the full timeout
+}
+
+func (f *fakeJobs) add(e *engine, n int, iv, cost time.Duration) []*job {
+	f.starts = make([]int, n)
+	jobs := make([]*job, n)
+	now := time.Now()
+	for i := range n {
+		j := &job{idx: -1, slot: newSlot(iv, float64(i)/float64(n), now)}
+		j.run = func(ctx context.Context, started time.Time) {
+			f.mu.Lock()
+			f.starts[i]++
+			f.inflight++
+			f.most = max(f.most, f.inflight)
+			f.late = append(f.late, started.Sub(j.slot.due))
+			f.mu.Unlock()
+			cctx, cancel := context.WithTimeout(ctx, cost)
+			<-cctx.Done()
+			dl, _ := cctx.Deadline()
+			cancel()
+			f.mu.Lock()
+			f.inflight--
+			f.timeouts = append(f.timeouts, dl.Sub(started))
+			f.mu.Unlock()
+		}
+		jobs[i] = j
+		e.add(j)
+	}
+	return jobs
+}
+
+// TestEngineOnTime: with enough slots every check starts on its slot (within the batching quantum) and each
+// job is checked once per interval.
+func TestEngineOnTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var l engineLog
+		e := newEngine(100, l.log)
+		ctx, cancel := context.WithCancel(context.Background())
+		var f fakeJobs
+		f.add(e, 50, time.Second, 10*time.Millisecond)
+		done := make(chan struct{})
+		go func() { e.run(ctx); close(done) }()
+		time.Sleep(10*time.Second + 500*time.Millisecond)
+		cancel()
+		<-done
+		for i, n := range f.starts {
+			if n < 10 || n > 11 {
+				t.Errorf("job %d checked %d times in 10.5 s at interval 1 s", i, n)
+			}
+		}
+		if worst := slices.Max(f.late); worst > minQuantum || slices.Min(f.late) < 0 {
+			t.Errorf("lateness between %v and %v, want within [0, %v]", slices.Min(f.late), worst, minQuantum)
+		}
+		if got := l.take(); len(got) != 0 {
+			t.Errorf("log lines %q, want none", got)
+		}
+		if lag := e.lagNow(time.Now()); lag != 0 {
+			t.Errorf("lag %v, want 0", lag)
+		}
+	})
+}
+
+// TestEngineOverloadIsLateAndFair: 40 checks a second due, 4 slots, each check 0.4 s: only 10 checks a
+// second fit. Never more than 4 run at once, every job gets its turn in round-robin (no job is checked
+// twice while another waits), every timeout runs in full from the start of its check, and the lag is
+// logged once a minute.
+func TestEngineOverloadIsLateAndFair(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var l engineLog
+		e := newEngine(4, l.log)
+		ctx, cancel := context.WithCancel(context.Background())
+		var f fakeJobs
+		jobs := f.add(e, 40, time.Second, 400*time.Millisecond)
+		done := make(chan struct{})
+		go func() { e.run(ctx); close(done) }()
+		time.Sleep(100 * time.Second)
+		synctest.Wait()
+		lag := e.lagNow(time.Now())
+		e.remove(jobs[0])
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		cancel()
+		<-done
+
+		if f.most != 4 {
+			t.Errorf("at most %d in flight, want 4", f.most)
+		}
+		// 130 s of 10 checks a second over 40 jobs (39 after 100 s): about 32 each.
+		lo, hi := slices.Min(f.starts[1:]), slices.Max(f.starts[1:])
+		if lo < 30 || hi-lo > 1 {
+			t.Errorf("checks per job between %d and %d, want at least 30 and a spread of at most 1: %v", lo, hi, f.starts)
+		}
+		if f.starts[0] < 22 || f.starts[0] > 26 {
+			t.Errorf("removed job checked %d times, want about 25 (none after its removal)", f.starts[0])
+		}
+		for _, d := range f.timeouts {
+			if d != 400*time.Millisecond {
+				t.Fatalf("a check's timeout ran %v from its start, want 400ms", d)
+			}
+		}
+		if lag < 2*time.Second || lag > 4*time.Second {
+			t.Errorf("lag %v, want about 3 s (40 jobs / 10 a second, less the interval)", lag)
+		}
+		got := l.take()
+		if len(got) != 3 {
+			t.Fatalf("log lines %q, want three lag lines (at the start, after 60 s and 120 s)", got)
+		}
+		for _, line := range got {
+			if !strings.HasPrefix(line, "warning: checks are running ") || !strings.HasSuffix(line, " s behind checkinterval") {
+				t.Errorf("log line %q", line)
+			}
+		}
+	})
+}
+
+// TestCheckIgnoringItsContext: a checker that does not return at its deadline is abandoned checkGrace
+// later and counted as failed; the real is not checked again while the abandoned check still runs, and
+// its late answer is dropped.
+func TestCheckIgnoringItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := vs("10.9.9.9:80", rs("10.0.0.1:80", masq, 1))
+		v.NegotiateTimeout = 2 * time.Second
+		have := table(map[string][]ipvsctl.Destination{"10.9.9.9:80": {dest("10.0.0.1:80", ipvsctl.Masq, 1)}})
+		h := newHarness(t, cfgOf(v), have, nil)
+		h.checks.set("10.0.0.1:80", func(context.Context) error { time.Sleep(time.Minute); return nil })
+		h.run()
+		wait(4 * time.Second)
+		h.expectLogs("Deleted real server: 10.0.0.1:80 (10.9.9.9:80)")
+		if got := h.s.Snapshot().Virtuals[0].Reals[0].LastError; got != "check did not return within its timeout of 2s" {
+			t.Errorf("last error %q", got)
+		}
+		wait(50 * time.Second)
+		if n := h.checks.count("10.0.0.1:80"); n != 1 {
+			t.Errorf("checked %d times while the first check ran, want 1", n)
+		}
+		h.expectLogs()
+		h.stop()
+	})
+}
+
+// TestTimeoutDuringStallIsLocal: a check that times out while the scheduler found the daemon stalled is
+// the director's failure, not the real's; the next timeout, with no stall, counts.
+func TestTimeoutDuringStallIsLocal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := vs("10.9.9.9:80", rs("10.0.0.1:80", masq, 1))
+		v.NegotiateTimeout = 2 * time.Second
+		v.CheckInterval = 10 * time.Second
+		have := table(map[string][]ipvsctl.Destination{"10.9.9.9:80": {dest("10.0.0.1:80", ipvsctl.Masq, 1)}})
+		h := newHarness(t, cfgOf(v), have, nil)
+		h.checks.hang("10.0.0.1:80")
+		h.run()
+		wait(time.Second) // the first check runs (within firstRoundWindow) and hangs
+		if h.checks.count("10.0.0.1:80") != 1 {
+			t.Fatal("first check not started")
+		}
+		h.s.eng.mu.Lock()
+		// What the scheduler notes when it wakes far later than planned: 0.6 s, more than a quarter of the
+		// timeout.
+		h.s.eng.stallAt, h.s.eng.stallFor = time.Now(), 600*time.Millisecond
+		h.s.eng.mu.Unlock()
+		wait(2 * time.Second)
+		h.expectLogs("E: Could not check real server 10.0.0.1:80 (tcp:10.9.9.9:80): timed out while this director was overloaded; it keeps its health (local error, logged once a minute per cause)")
+		r := h.s.Snapshot().Virtuals[0].Reals[0]
+		if r.Health != Up || r.NoVerdict != "timed out while this director was overloaded" {
+			t.Errorf("health %s, no verdict %q", r.Health, r.NoVerdict)
+		}
+		wait(12 * time.Second) // the next check, no stall: the real is down
+		h.expectLogs("Deleted real server: 10.0.0.1:80 (10.9.9.9:80)")
+		h.stop()
+	})
+}
