@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ldirectord-go/ldirectord/config"
+	"github.com/ldirectord-go/ldirectord/ipvsctl"
 )
 
 // Snapshot is the supervisor's state at one moment, for `status` and tests.
@@ -16,6 +17,8 @@ type Snapshot struct {
 type VirtualState struct {
 	Virtual string // ldirectord's form: IP:PORT, [IP6]:PORT or the fwmark
 	ID      string // tcp:IP:PORT, udp:..., fwm:N, fwm6:N
+	// Service is the virtual's identity in the kernel table.
+	Service ipvsctl.ServiceID
 	// FallbackActive says the fallback server is in the kernel table.
 	FallbackActive bool
 	Reals          []RealState
@@ -23,8 +26,10 @@ type VirtualState struct {
 
 // RealState is one real server of a virtual.
 type RealState struct {
-	Real      string // RIP:RPORT as configured
-	Weight    int    // configured weight
+	Real string // RIP:RPORT as configured
+	// Dest is the real's identity in the kernel table (the port is the virtual's for fwmark and gate).
+	Dest      ipvsctl.DestinationID
+	Weight    int // configured weight
 	Health    Health
 	FailCount int       // consecutive failures (ldirectord's failcount)
 	LastCheck time.Time // zero before the first check
@@ -45,13 +50,13 @@ func (s *Supervisor) snapshotLocked() Snapshot {
 	snap := Snapshot{Phase: s.phase}
 	for _, v := range s.virtuals {
 		id := serviceID(v)
-		vs := VirtualState{Virtual: v.String(), ID: v.ID()}
+		vs := VirtualState{Virtual: v.String(), ID: v.ID(), Service: id}
 		h := s.have[id]
 		if h != nil && v.Fallback != nil && v.Fallback.Addr.IsValid() {
 			_, vs.FallbackActive = h.Destinations[fallbackDest(v)]
 		}
 		for _, r := range v.Reals {
-			rs := RealState{Real: realText(r), Weight: r.Weight, Health: s.healthOf(r)}
+			rs := RealState{Real: realText(r), Dest: realDest(v, r), Weight: r.Weight, Health: s.healthOf(r)}
 			if u := s.byReal[r]; u != nil {
 				u.mu.Lock()
 				rs.FailCount, rs.LastCheck, rs.LastError, rs.Since = u.h.fails, u.lastCheck, u.lastErr, u.since
