@@ -23,9 +23,10 @@ type unit struct {
 	members atomic.Pointer[[]member]
 	chk     checker.Checker // nil for checktype=off, which has no loop
 
-	state Health // owner only
-	live  bool   // owner only: part of the running config
-	kept  bool   // owner only: scratch mark during install
+	state Health       // owner only
+	shown atomic.Int32 // state, for readers (Snapshot)
+	live  bool         // owner only: part of the running config
+	kept  bool         // owner only: scratch mark during install
 
 	mu        sync.Mutex
 	h         health
@@ -37,6 +38,15 @@ type unit struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the loop has returned
 }
+
+// setState sets the owner's state of u and shows it to readers (owner goroutine).
+func (u *unit) setState(h Health) {
+	u.state = h
+	u.shown.Store(int32(h))
+}
+
+// shownState is the owner's state of u, for any goroutine.
+func (u *unit) shownState() Health { return Health(u.shown.Load()) }
 
 // event is what a check loop tells the owner: the state after a change, or after the first check.
 type event struct {

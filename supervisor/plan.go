@@ -62,36 +62,33 @@ var keySeed = maphash.MakeSeed()
 // hash is k's hash, computed once per real so that the maps below never hash the large key again.
 func (k *unitKey) hash() uint64 { return maphash.Comparable(keySeed, *k) }
 
-// plan lists the checks of cfg in config order.
-func plan(cfg *config.Config) []*check {
-	var checks []*check
-	byHash := map[uint64][]*check{}
+// checkResolved says whether cfg carries the settings config.Parse resolves, its defaults applied: the
+// supervisor sets none of its own, and a config built without them (a zero checkinterval) would stop a
+// check loop or the watcher.
+func checkResolved(cfg *config.Config) error {
+	if cfg.File != "" && cfg.CheckInterval <= 0 {
+		return fmt.Errorf("supervisor: config %s: checkinterval is not set", cfg.File)
+	}
 	for _, v := range cfg.Virtuals {
-		for ri, r := range v.Reals {
-			k := keyOf(cfg, v, r)
-			c := checkFor(byHash, &checks, k, k.hash())
-			c.members = append(c.members, member{v, r, ri})
+		if v.CheckInterval <= 0 || v.CheckTimeout <= 0 || v.NegotiateTimeout <= 0 || v.CheckCount < 1 ||
+			v.FailureCount < 1 || v.SuccessCount < 1 || v.Scheduler == "" {
+			return fmt.Errorf("supervisor: virtual %s (line %d): checks and scheduler are not resolved", v, v.Line)
 		}
 	}
-	return checks
+	return nil
 }
 
-func keyOf(cfg *config.Config, v *config.Virtual, r *config.Real) unitKey {
-	interval := v.CheckInterval
-	if interval <= 0 {
-		interval = cfg.CheckInterval
-	}
-	if interval <= 0 {
-		interval = 10 * time.Second
-	}
+// keyOf is the check of r in v. The settings are the virtual's as config resolved them (its defaults
+// included: the supervisor sets none of its own).
+func keyOf(v *config.Virtual, r *config.Real) unitKey {
 	k := unitKey{
 		Target:       targetOf(v, r),
 		Type:         v.CheckType,
 		CheckTimeout: v.CheckTimeout,
 		NegTimeout:   v.NegotiateTimeout,
-		Interval:     interval,
-		FailureCount: max(v.FailureCount, 1),
-		SuccessCount: max(v.SuccessCount, 1),
+		Interval:     v.CheckInterval,
+		FailureCount: v.FailureCount,
+		SuccessCount: v.SuccessCount,
 	}
 	if v.CheckType == config.CheckCombined {
 		k.CombinedN = v.CombinedN
@@ -110,18 +107,12 @@ func keyOf(cfg *config.Config, v *config.Virtual, r *config.Real) unitKey {
 // negotiatetimeout.
 func (k unitKey) timeout() time.Duration {
 	ct, nt := k.CheckTimeout, k.NegTimeout
-	if ct <= 0 {
-		ct = 5 * time.Second
-	}
-	if nt <= 0 {
-		nt = 30 * time.Second
-	}
 	switch k.Type {
 	case config.CheckPing:
-		return ct * time.Duration(max(k.Target.CheckCount, 1))
+		return ct * time.Duration(k.Target.CheckCount)
 	case config.CheckConnect:
 		if k.Target.UDP { // connect on UDP is a ping
-			return ct * time.Duration(max(k.Target.CheckCount, 1))
+			return ct * time.Duration(k.Target.CheckCount)
 		}
 		return ct
 	case config.CheckExternal, config.CheckExternalPerl, config.CheckOn, config.CheckOff:
@@ -177,7 +168,7 @@ func targetOf(v *config.Virtual, r *config.Real) checker.Target {
 		Database:    v.Database,
 		Secret:      v.Secret,
 		Command:     v.CheckCommand,
-		CheckCount:  max(v.CheckCount, 1),
+		CheckCount:  v.CheckCount,
 	}
 }
 
@@ -257,9 +248,6 @@ func serviceID(v *config.Virtual) ipvsctl.ServiceID {
 // serviceOf is the kernel service v asks for.
 func serviceOf(v *config.Virtual) ipvsctl.Service {
 	s := ipvsctl.Service{ServiceID: serviceID(v), Scheduler: v.Scheduler}
-	if s.Scheduler == "" {
-		s.Scheduler = "wrr"
-	}
 	if v.IsPersistent && v.Persistent > 0 {
 		s.Flags |= ipvsctl.FlagPersistent
 		s.Timeout = v.Persistent

@@ -113,7 +113,7 @@ func TestReloadIncrementalMatchesFull(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.have = ipvsctl.Table{}
-			s.install(s.cfg)
+			s.install(prepare(s.gen, nil, nil, s.cfg))
 			byKey := map[unitKey]*unit{}
 			for _, us := range s.units {
 				for _, u := range us {
@@ -133,7 +133,7 @@ func TestReloadIncrementalMatchesFull(t *testing.T) {
 			if len(ch.changed) != c.changed {
 				t.Errorf("%d virtuals changed, want %d", len(ch.changed), c.changed)
 			}
-			fresh, only, _ := s.installChange(ch)
+			fresh, only := s.install(ch)
 			if len(only) != c.changed {
 				t.Errorf("%d virtuals to reconcile, want %d", len(only), c.changed)
 			}
@@ -167,7 +167,7 @@ func TestReloadIncrementalMatchesFull(t *testing.T) {
 				t.Fatal(err)
 			}
 			ref.have = ipvsctl.Table{}
-			ref.install(ref.cfg)
+			ref.install(prepare(ref.gen, nil, nil, ref.cfg))
 			if got, want := layout(s), layout(ref); got != want {
 				t.Errorf("incremental install:\n%s\nfull install:\n%s", got, want)
 			}

@@ -38,32 +38,38 @@ type RealState struct {
 	InTable   bool      // present in the kernel table (at any weight)
 }
 
-// Snapshot returns the current state.
-func (s *Supervisor) Snapshot() Snapshot {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.snapshotLocked()
+// Snapshot returns the state the owner last published. It never waits for the owner.
+func (s *Supervisor) Snapshot() Snapshot { return s.view.Load().snapshot() }
+
+// SnapshotConfig is Snapshot together with the config it describes (the one the supervisor runs: the last
+// one a reload installed), so that snap.Virtuals[i] is cfg.Virtuals[i] and snap.Virtuals[i].Reals[j] is
+// cfg.Virtuals[i].Reals[j]. The caller must not modify cfg.
+func (s *Supervisor) SnapshotConfig() (Snapshot, *config.Config) {
+	v := s.view.Load()
+	return v.snapshot(), v.cfg
 }
 
-// snapshotLocked is Snapshot for a caller that holds s.mu.
-func (s *Supervisor) snapshotLocked() Snapshot {
-	snap := Snapshot{Phase: s.phase}
-	for _, v := range s.virtuals {
-		id := serviceID(v)
-		vs := VirtualState{Virtual: v.String(), ID: v.ID(), Service: id}
-		h := s.have[id]
-		if h != nil && v.Fallback != nil && v.Fallback.Addr.IsValid() {
-			_, vs.FallbackActive = h.Destinations[fallbackDest(v)]
+// snapshot is the Snapshot of v: its published parts, with each real's health and last check as they are
+// now.
+func (v *view) snapshot() Snapshot {
+	snap := Snapshot{Phase: v.phase}
+	for _, vv := range v.virtuals {
+		id := serviceID(vv)
+		vs := VirtualState{Virtual: vv.String(), ID: vv.ID(), Service: id}
+		h := v.table[id]
+		if h != nil && vv.Fallback != nil && vv.Fallback.Addr.IsValid() {
+			_, vs.FallbackActive = h.Destinations[fallbackDest(vv)]
 		}
-		for _, r := range v.Reals {
-			rs := RealState{Real: realText(r), Dest: realDest(v, r), Weight: r.Weight, Health: s.healthOf(r)}
-			if u := s.byReal[r]; u != nil {
+		for _, r := range vv.Reals {
+			rs := RealState{Real: realText(r), Dest: realDest(vv, r), Weight: r.Weight, Health: Unknown}
+			if u := v.byReal[r]; u != nil {
+				rs.Health = u.shownState()
 				u.mu.Lock()
 				rs.FailCount, rs.LastCheck, rs.LastError, rs.Since = u.h.fails, u.lastCheck, u.lastErr, u.since
 				u.mu.Unlock()
 			}
 			if h != nil {
-				_, rs.InTable = h.Destinations[realDest(v, r)]
+				_, rs.InTable = h.Destinations[realDest(vv, r)]
 			}
 			vs.Reals = append(vs.Reals, rs)
 		}

@@ -5,15 +5,10 @@ import (
 	"crypto/sha256"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
-
-// Debounce is how long the config watcher waits after the last change event before it reads the file, so
-// an editor's write-rename-chmod burst makes one reload.
-var Debounce = 250 * time.Millisecond
 
 // watcher notices changes to the config file (reference §5.7): fsnotify on the file's directory (and on
 // the directory of its symlink target, so a symlink swap is seen), debounced, with a content hash deciding
@@ -23,12 +18,10 @@ type watcher struct {
 	done   chan struct{}
 }
 
-// watchConfig starts or stops the watcher as the running config asks: it runs when autoreload=yes or a
-// callback is set.
+// watchConfig starts or stops the watcher as the running config asks (owner goroutine): it runs when
+// autoreload=yes or a callback is set. The watcher only reads the file and sends the owner a message.
 func (s *Supervisor) watchConfig(ctx context.Context) {
-	s.mu.Lock()
 	cfg := s.cfg
-	s.mu.Unlock()
 	need := cfg.File != "" && (cfg.AutoReload || cfg.Callback != "")
 	if need == (s.watcher != nil) {
 		return
@@ -41,15 +34,14 @@ func (s *Supervisor) watchConfig(ctx context.Context) {
 	w := &watcher{cancel: cancel, done: make(chan struct{})}
 	s.watcher = w
 	interval := cfg.CheckInterval
-	if interval <= 0 {
-		interval = 10 * time.Second
-	}
 	go func() {
 		defer close(w.done)
 		s.watch(wctx, cfg.File, interval)
 	}()
 }
 
+// stopWatch stops the watcher and waits for it: it never waits for the owner (its sends give up when
+// it is stopped) and never blocks in a file (hashFile).
 func (s *Supervisor) stopWatch() {
 	if w := s.watcher; w != nil {
 		w.cancel()
@@ -123,7 +115,10 @@ func (s *Supervisor) watch(ctx context.Context, path string, poll time.Duration)
 		if first {
 			return
 		}
-		s.configChanged(ctx, path)
+		select {
+		case s.changed <- path:
+		case <-ctx.Done():
+		}
 	}
 	for {
 		select {
@@ -134,7 +129,7 @@ func (s *Supervisor) watch(ctx context.Context, path string, poll time.Duration)
 				events = nil
 				continue
 			}
-			debounce.Reset(Debounce)
+			debounce.Reset(s.opts.Debounce)
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -149,31 +144,22 @@ func (s *Supervisor) watch(ctx context.Context, path string, poll time.Duration)
 	}
 }
 
-var callbackMu sync.Mutex
-
-// configChanged is ldirectord's check_cfgfile after a change: log, reload if autoreload=yes, then run the
-// callback (without a shell) whether or not autoreload is on.
-func (s *Supervisor) configChanged(ctx context.Context, path string) {
-	s.mu.Lock()
-	auto, callback := s.cfg.AutoReload, s.cfg.Callback
-	s.mu.Unlock()
+// configChanged is ldirectord's check_cfgfile after a change (owner goroutine): log, reload if
+// autoreload=yes, then run the callback (without a shell) whether or not autoreload is on: after the
+// reload is done, as ldirectord.
+func (s *Supervisor) configChanged(path string) {
 	s.log.Infof("Configuration file '%s' has changed on disk", path)
-	if auto {
+	var callback []string
+	if s.cfg.Callback != "" {
+		callback = []string{s.cfg.Callback, path}
+	}
+	if s.cfg.AutoReload {
 		s.log.Info(" - reread new configuration")
-		s.Reload()
-	} else {
-		s.log.Info(" - ignore new configuration")
-	}
-	if callback == "" {
+		s.requestLoad(loadReq{callback: callback})
 		return
 	}
-	if fi, err := os.Stat(callback); err != nil || fi.Mode()&0o111 == 0 || fi.IsDir() {
-		return
-	}
-	callbackMu.Lock()
-	defer callbackMu.Unlock()
-	argv := []string{callback, path}
-	if err := s.opts.Run(ctx, argv); err != nil {
-		s.log.Errorf("system(%s %s) failed: %v", callback, path, err)
+	s.log.Info(" - ignore new configuration")
+	if callback != nil {
+		s.queue(command{argv: callback, executable: true})
 	}
 }

@@ -26,10 +26,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestWatchConfig(t *testing.T) {
-	old := Debounce
-	Debounce = 20 * time.Millisecond
-	defer func() { Debounce = old }()
-
+	const debounce = 20 * time.Millisecond
 	dir := t.TempDir()
 	for _, d := range []string{"v1", "v2"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
@@ -58,6 +55,7 @@ func TestWatchConfig(t *testing.T) {
 	nextAuto.Store(true)
 	h := newHarness(t, mkcfg(true), nil, func(o *Options) {
 		o.Load = func() (*config.Config, error) { loads.Add(1); return mkcfg(nextAuto.Load()), nil }
+		o.Debounce = debounce
 	})
 	started := make(chan struct{})
 	h.s.watchStarted = func() { close(started) }
@@ -89,7 +87,7 @@ func TestWatchConfig(t *testing.T) {
 
 	// The same content written again is no change.
 	write(filepath.Join(dir, "v1", "ld.cf"), "checkinterval=6\n")
-	time.Sleep(10 * Debounce)
+	time.Sleep(10 * debounce)
 	h.expectLogs()
 
 	// A symlink swap to another directory (the way configuration management deploys), with autoreload

@@ -29,7 +29,7 @@ var StopTimeout = 30 * time.Second
 // runner is what `start` runs: the supervisor. Tests replace newRunner with a stand-in.
 type runner interface {
 	Run(ctx context.Context) error
-	Reload() error
+	RequestReload()
 }
 
 var newRunner = func(cfg *config.Config, o supervisor.Options) (runner, error) {

@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 type stubborn struct{}
 
 func (stubborn) Run(ctx context.Context) error { select {} }
-func (stubborn) Reload() error                 { return nil }
+func (stubborn) RequestReload()                {}
 
 // env is one test's sandbox: pid-file directory, default log file, config files.
 type env struct {

@@ -105,7 +105,7 @@ func (a *app) serve(cfg *config.Config) int {
 	defer cancel()
 	var client ipvsctl.Client
 	if a.opts.dryRun {
-		client = newDryRun(ipvsctl.NewFake(), a.log)
+		client = ipvsctl.NewDryRun(ipvsctl.NewFake(), a.log.Infof)
 	} else {
 		var err error
 		if client, err = newKernelClient(ctx); err != nil {
@@ -119,9 +119,9 @@ func (a *app) serve(cfg *config.Config) int {
 		hostname, _ = os.Hostname()
 	}
 	mailer := alert.New(alert.Options{Log: a.log, From: cfg.EmailAlertFrom})
-	d := &running{a: a, mailer: mailer, cfg: cfg, abs: abs}
+	d := &running{a: a, mailer: mailer, abs: abs, execute: cfg.Execute, wake: make(chan struct{}, 1)}
 	sup, err := newRunner(cfg, supervisor.Options{
-		Client: client, Log: a.log, Load: d.load, Alert: mailer, Hostname: hostname,
+		Client: client, Log: a.log, Load: d.load, Reloaded: d.reloaded, Alert: mailer, Hostname: hostname,
 	})
 	if err != nil {
 		return fail(err.Error(), "Initialisation Error", 1)
@@ -140,11 +140,14 @@ func (a *app) serve(cfg *config.Config) int {
 	a.child.Ready()
 	daemon.Notify("READY=1")
 	a.instances(cfg.Execute, "start")
+	instCtx, stopInstances := context.WithCancel(context.Background())
+	defer stopInstances()
+	instDone := make(chan struct{})
+	go func() { d.follow(instCtx); close(instDone) }()
 
 	var (
-		termSig   string
-		reloading sync.Mutex
-		runErr    error
+		termSig string
+		runErr  error
 	)
 loop:
 	for {
@@ -156,13 +159,7 @@ loop:
 					continue
 				}
 				a.log.Info("Reloading Linux Director Daemon config on signal")
-				go func() {
-					reloading.Lock()
-					defer reloading.Unlock()
-					if sup.Reload() == nil {
-						d.reloaded()
-					}
-				}()
+				sup.RequestReload() // the supervisor tells d.reloaded when it runs the new config
 			default:
 				if termSig != "" {
 					// A second stop signal while stopping: give up on the clean stop.
@@ -173,10 +170,9 @@ loop:
 				termSig = sigName(s)
 				daemon.Notify("STOPPING=1")
 				go func() {
-					d.mu.Lock()
-					execute := d.cfg.Execute
-					d.mu.Unlock()
-					a.instances(execute, "stop")
+					stopInstances()
+					<-instDone // the instances a reload is starting are started, then stopped
+					a.instances(d.execute, "stop")
 					cancel()
 				}()
 			}
@@ -223,9 +219,12 @@ type running struct {
 	mailer *alert.Mailer
 	abs    string
 
+	// execute is the list of execute= instances started (follow's, once serve has started it).
+	execute []string
+
 	mu   sync.Mutex
-	cfg  *config.Config // the config last loaded
-	prev []string       // execute= list before the last load
+	next *config.Config // the config last installed that follow has not acted on yet
+	wake chan struct{}  // capacity 1: next was set
 }
 
 // load is the supervisor's Options.Load: it reads the config again (by its absolute path) and, when it
@@ -237,38 +236,52 @@ func (d *running) load() (*config.Config, error) {
 	}
 	d.a.configureLog(cfg)
 	d.mailer.SetFrom(cfg.EmailAlertFrom)
-	d.mu.Lock()
-	d.prev, d.cfg = d.cfg.Execute, cfg
-	d.mu.Unlock()
 	return cfg, nil
 }
 
-// reloaded brings the execute= instances in line with a reloaded config, as ldirectord's reread_config
-// does: removed ones are stopped, kept ones reloaded (started when the reload fails), new ones started.
-func (d *running) reloaded() {
+// reloaded is the supervisor's Options.Reloaded, called for every config a reload installs (SIGHUP or
+// autoreload). It must not block: it leaves cfg for follow.
+func (d *running) reloaded(cfg *config.Config) {
 	d.mu.Lock()
-	prev, cur := d.prev, d.cfg.Execute
-	d.prev = cur
+	d.next = cfg
 	d.mu.Unlock()
-	in := func(list []string, s string) bool {
-		for _, x := range list {
-			if x == s {
-				return true
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// follow brings the execute= instances in line with each reloaded config until ctx ends, as ldirectord's
+// reread_config does: removed ones are stopped, kept ones reloaded (started when the reload fails), new
+// ones started. Configs installed while it works are acted on together, against the list it started.
+func (d *running) follow(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		}
+		d.mu.Lock()
+		cfg := d.next
+		d.next = nil
+		d.mu.Unlock()
+		if cfg == nil {
+			continue
+		}
+		prev, cur := d.execute, cfg.Execute
+		for _, e := range prev {
+			if !slices.Contains(cur, e) {
+				d.a.instances([]string{e}, "stop")
 			}
 		}
-		return false
-	}
-	for _, e := range prev {
-		if !in(cur, e) {
-			d.a.instances([]string{e}, "stop")
+		for _, e := range cur {
+			if !slices.Contains(prev, e) {
+				d.a.instances([]string{e}, "start")
+			} else if !d.a.instances([]string{e}, "reload") {
+				d.a.instances([]string{e}, "start")
+			}
 		}
-	}
-	for _, e := range cur {
-		if !in(prev, e) {
-			d.a.instances([]string{e}, "start")
-		} else if !d.a.instances([]string{e}, "reload") {
-			d.a.instances([]string{e}, "start")
-		}
+		d.execute = cur
 	}
 }
 

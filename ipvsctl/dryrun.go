@@ -1,88 +1,89 @@
-package main
+package ipvsctl
 
 import (
 	"context"
 	"fmt"
 	"net/netip"
 	"strings"
-
-	"github.com/ldirectord-go/ldirectord/ipvsctl"
-	"github.com/sirupsen/logrus"
 )
 
-// dryRun is the --dry-run IPVS client: the table lives in memory (an ipvsctl.Fake, which keeps the
-// kernel's semantics) and every change is logged as the ipvsadm command that would make it, for example
+// dryRun is the --dry-run IPVS client: a decorator of a Client (a Fake, which keeps the kernel's
+// semantics) that logs every change as the ipvsadm command that would make it, for example
 // `dry-run: ipvsadm -a -t 10.0.0.1:80 -r 127.0.0.2:80 -m -w 1`. A change the kernel would refuse is
 // logged with the error.
 type dryRun struct {
-	ipvsctl.Client
-	log logrus.FieldLogger
+	Client
+	logf func(format string, args ...any)
 }
 
-func newDryRun(c ipvsctl.Client, log logrus.FieldLogger) *dryRun { return &dryRun{Client: c, log: log} }
+// NewDryRun returns c with every change logged through logf (one line each, e.g. a logger's Infof) as the
+// ipvsadm command that would make it. Reads are c's own.
+func NewDryRun(c Client, logf func(format string, args ...any)) Client {
+	return &dryRun{Client: c, logf: logf}
+}
 
 func (d *dryRun) logged(cmd string, err error) error {
 	if err != nil {
-		d.log.Infof("dry-run: ipvsadm %s (refused: %v)", cmd, err)
+		d.logf("dry-run: ipvsadm %s (refused: %v)", cmd, err)
 	} else {
-		d.log.Infof("dry-run: ipvsadm %s", cmd)
+		d.logf("dry-run: ipvsadm %s", cmd)
 	}
 	return err
 }
 
-func (d *dryRun) AddService(ctx context.Context, s ipvsctl.Service) error {
+func (d *dryRun) AddService(ctx context.Context, s Service) error {
 	return d.logged("-A "+serviceOpts(s), d.Client.AddService(ctx, s))
 }
 
-func (d *dryRun) UpdateService(ctx context.Context, s ipvsctl.Service) error {
+func (d *dryRun) UpdateService(ctx context.Context, s Service) error {
 	return d.logged("-E "+serviceOpts(s), d.Client.UpdateService(ctx, s))
 }
 
-func (d *dryRun) DeleteService(ctx context.Context, id ipvsctl.ServiceID) error {
+func (d *dryRun) DeleteService(ctx context.Context, id ServiceID) error {
 	return d.logged("-D "+serviceArg(id), d.Client.DeleteService(ctx, id))
 }
 
-func (d *dryRun) AddDestination(ctx context.Context, id ipvsctl.ServiceID, dst ipvsctl.Destination) error {
+func (d *dryRun) AddDestination(ctx context.Context, id ServiceID, dst Destination) error {
 	return d.logged("-a "+destOpts(id, dst), d.Client.AddDestination(ctx, id, dst))
 }
 
-func (d *dryRun) UpdateDestination(ctx context.Context, id ipvsctl.ServiceID, dst ipvsctl.Destination) error {
+func (d *dryRun) UpdateDestination(ctx context.Context, id ServiceID, dst Destination) error {
 	return d.logged("-e "+destOpts(id, dst), d.Client.UpdateDestination(ctx, id, dst))
 }
 
-func (d *dryRun) DeleteDestination(ctx context.Context, id ipvsctl.ServiceID, dst ipvsctl.DestinationID) error {
+func (d *dryRun) DeleteDestination(ctx context.Context, id ServiceID, dst DestinationID) error {
 	return d.logged("-d "+serviceArg(id)+" -r "+dst.String(), d.Client.DeleteDestination(ctx, id, dst))
 }
 
 // serviceArg is ipvsadm's service address: `-t IP:PORT`, `-u [IP6]:PORT`, `--sctp-service IP:PORT`,
 // `-f MARK` or `-f MARK -6`.
-func serviceArg(id ipvsctl.ServiceID) string {
+func serviceArg(id ServiceID) string {
 	if id.FWMark != 0 {
-		if id.Family == ipvsctl.IPv6 {
+		if id.Family == IPv6 {
 			return fmt.Sprintf("-f %d -6", id.FWMark)
 		}
 		return fmt.Sprintf("-f %d", id.FWMark)
 	}
 	ap := netip.AddrPortFrom(id.Addr, id.Port).String()
 	switch id.Protocol {
-	case ipvsctl.TCP:
+	case TCP:
 		return "-t " + ap
-	case ipvsctl.UDP:
+	case UDP:
 		return "-u " + ap
-	case ipvsctl.SCTP:
+	case SCTP:
 		return "--sctp-service " + ap
 	}
 	return fmt.Sprintf("--protocol-%d %s", id.Protocol, ap)
 }
 
-func serviceOpts(s ipvsctl.Service) string {
+func serviceOpts(s Service) string {
 	var b strings.Builder
 	b.WriteString(serviceArg(s.ServiceID))
-	if s.Flags&ipvsctl.FlagOnePacket != 0 {
+	if s.Flags&FlagOnePacket != 0 {
 		b.WriteString(" -o")
 	}
 	b.WriteString(" -s " + s.Scheduler)
-	if s.Flags&ipvsctl.FlagPersistent != 0 {
+	if s.Flags&FlagPersistent != 0 {
 		fmt.Fprintf(&b, " -p %d", s.Timeout)
 		if m := netmaskArg(s); m != "" {
 			b.WriteString(" -M " + m)
@@ -90,9 +91,9 @@ func serviceOpts(s ipvsctl.Service) string {
 	}
 	var sf []string
 	for _, f := range []struct {
-		bit  ipvsctl.Flags
+		bit  Flags
 		name string
-	}{{ipvsctl.FlagSchedFlag1, "flag-1"}, {ipvsctl.FlagSchedFlag2, "flag-2"}, {ipvsctl.FlagSchedFlag3, "flag-3"}} {
+	}{{FlagSchedFlag1, "flag-1"}, {FlagSchedFlag2, "flag-2"}, {FlagSchedFlag3, "flag-3"}} {
 		if s.Flags&f.bit != 0 {
 			sf = append(sf, f.name)
 		}
@@ -104,11 +105,11 @@ func serviceOpts(s ipvsctl.Service) string {
 }
 
 // netmaskArg is the -M value, "" for none or the full mask.
-func netmaskArg(s ipvsctl.Service) string {
+func netmaskArg(s Service) string {
 	if s.Netmask == 0 {
 		return ""
 	}
-	if s.Family == ipvsctl.IPv6 || s.Addr.Is6() {
+	if s.Family == IPv6 || s.Addr.Is6() {
 		if s.Netmask >= 128 {
 			return ""
 		}
@@ -121,16 +122,16 @@ func netmaskArg(s ipvsctl.Service) string {
 	return netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}).String()
 }
 
-func destOpts(id ipvsctl.ServiceID, d ipvsctl.Destination) string {
+func destOpts(id ServiceID, d Destination) string {
 	var b strings.Builder
 	b.WriteString(serviceArg(id))
 	b.WriteString(" -r " + d.DestinationID.String())
 	switch d.Forward {
-	case ipvsctl.Masq:
+	case Masq:
 		b.WriteString(" -m")
-	case ipvsctl.Route:
+	case Route:
 		b.WriteString(" -g")
-	case ipvsctl.Tunnel:
+	case Tunnel:
 		b.WriteString(" -i")
 	}
 	fmt.Fprintf(&b, " -w %d", d.Weight)

@@ -1,4 +1,4 @@
-package main
+package ipvsctl
 
 import (
 	"context"
@@ -6,39 +6,35 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ldirectord-go/ldirectord/internal/logging"
-	"github.com/ldirectord-go/ldirectord/ipvsctl"
-	"github.com/sirupsen/logrus"
+	"fmt"
 )
 
 func TestDryRunCommands(t *testing.T) {
 	var buf strings.Builder
-	l := logrus.New()
-	l.SetOutput(&buf)
-	l.SetFormatter(logging.MessageFormatter{})
-	fake := ipvsctl.NewFake()
-	c := newDryRun(fake, l)
+	logf := func(format string, args ...any) { fmt.Fprintf(&buf, format+"\n", args...) }
+	fake := NewFake()
+	c := NewDryRun(fake, logf)
 	ctx := context.Background()
 
-	web := ipvsctl.Service{ServiceID: ipvsctl.ServiceID{Family: ipvsctl.IPv4, Protocol: ipvsctl.TCP,
+	web := Service{ServiceID: ServiceID{Family: IPv4, Protocol: TCP,
 		Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}, Scheduler: "wrr"}
-	dns := ipvsctl.Service{ServiceID: ipvsctl.ServiceID{Family: ipvsctl.IPv6, Protocol: ipvsctl.UDP,
+	dns := Service{ServiceID: ServiceID{Family: IPv6, Protocol: UDP,
 		Addr: netip.MustParseAddr("2001:db8::1"), Port: 53}, Scheduler: "sh",
-		Flags:   ipvsctl.FlagOnePacket | ipvsctl.FlagPersistent | ipvsctl.FlagSchedFlag1 | ipvsctl.FlagSchedFlag2,
+		Flags:   FlagOnePacket | FlagPersistent | FlagSchedFlag1 | FlagSchedFlag2,
 		Timeout: 300, Netmask: 64}
-	fwm := ipvsctl.Service{ServiceID: ipvsctl.ServiceID{Family: ipvsctl.IPv4, FWMark: 7}, Scheduler: "rr",
-		Flags: ipvsctl.FlagPersistent, Timeout: 600, Netmask: 0xffffff00}
-	real := ipvsctl.Destination{DestinationID: ipvsctl.DestinationID{Addr: netip.MustParseAddr("127.0.0.2"), Port: 80},
-		Forward: ipvsctl.Masq, Weight: 1}
+	fwm := Service{ServiceID: ServiceID{Family: IPv4, FWMark: 7}, Scheduler: "rr",
+		Flags: FlagPersistent, Timeout: 600, Netmask: 0xffffff00}
+	real := Destination{DestinationID: DestinationID{Addr: netip.MustParseAddr("127.0.0.2"), Port: 80},
+		Forward: Masq, Weight: 1}
 	for _, err := range []error{
 		c.AddService(ctx, web),
 		c.AddService(ctx, dns),
 		c.AddService(ctx, fwm),
 		c.AddDestination(ctx, web.ServiceID, real),
-		c.UpdateDestination(ctx, web.ServiceID, ipvsctl.Destination{DestinationID: real.DestinationID,
-			Forward: ipvsctl.Route, Weight: 0}),
-		c.AddDestination(ctx, fwm.ServiceID, ipvsctl.Destination{DestinationID: ipvsctl.DestinationID{
-			Addr: netip.MustParseAddr("10.1.1.2")}, Forward: ipvsctl.Tunnel, Weight: 5, Upper: 100, Lower: 10}),
+		c.UpdateDestination(ctx, web.ServiceID, Destination{DestinationID: real.DestinationID,
+			Forward: Route, Weight: 0}),
+		c.AddDestination(ctx, fwm.ServiceID, Destination{DestinationID: DestinationID{
+			Addr: netip.MustParseAddr("10.1.1.2")}, Forward: Tunnel, Weight: 5, Upper: 100, Lower: 10}),
 		c.UpdateService(ctx, web),
 		c.DeleteDestination(ctx, web.ServiceID, real.DestinationID),
 		c.DeleteService(ctx, dns.ServiceID),

@@ -1,0 +1,174 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/ldirectord-go/ldirectord/config"
+	"github.com/ldirectord-go/ldirectord/ipvsctl"
+)
+
+// Run adopts the kernel table, starts the check loops and reconciles until ctx is done; then it stops the
+// loops, applies cleanstop and returns. Kernel errors are logged and retried, never fatal; Run returns an
+// error only when it was called twice.
+//
+// Run's goroutine is the owner: it alone changes the supervisor's state, and it handles one message at a
+// time: a check result, a loaded config, a change of the config file, or the resync timer.
+func (s *Supervisor) Run(ctx context.Context) error {
+	s.startMu.Lock()
+	if s.running || s.stopped {
+		s.startMu.Unlock()
+		return errors.New("supervisor: Run called twice")
+	}
+	s.running = true
+	s.startMu.Unlock()
+	defer close(s.done)
+
+	loopCtx, cancelLoops := context.WithCancel(ctx)
+	defer cancelLoops()
+	var wg sync.WaitGroup
+	s.start = func(u *unit) {
+		lctx, cancel := context.WithCancel(loopCtx)
+		u.cancel = cancel
+		now := time.Now()
+		wg.Go(func() { s.loop(lctx, u, now) })
+	}
+	go s.runCommands(context.WithoutCancel(ctx))
+	go s.loader(ctx)
+
+	have, ok := s.readTable(ctx)
+	if !ok {
+		s.finish(ctx, cancelLoops, &wg)
+		return nil
+	}
+	s.have = have
+	s.changes.table = true
+	fresh, _ := s.install(prepare(s.gen, nil, nil, s.cfg))
+	s.reconcile(ctx, nil, true)
+	for _, u := range fresh {
+		s.start(u)
+	}
+	s.updatePhase()
+	s.publish()
+	s.watchConfig(ctx)
+
+	resync := time.NewTimer(s.nextResync())
+	defer resync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.finish(ctx, cancelLoops, &wg)
+			return nil
+		case ev := <-s.events:
+			dirty := map[*config.Virtual]bool{}
+			s.handle(ev, dirty)
+		drain:
+			for {
+				select {
+				case ev := <-s.events:
+					s.handle(ev, dirty)
+				default:
+					break drain
+				}
+			}
+			if len(dirty) > 0 {
+				s.reconcile(ctx, dirty, false)
+			}
+			s.updatePhase()
+		case res := <-s.loaded:
+			s.reloadDone(ctx, res)
+			s.watchConfig(ctx)
+		case path := <-s.changed:
+			s.configChanged(path)
+		case <-resync.C:
+			s.resync(ctx)
+			resync.Reset(s.nextResync())
+			s.publish()
+			continue
+		}
+		s.publish()
+		if s.failed {
+			resync.Reset(s.opts.RetryInterval)
+		}
+	}
+}
+
+func (s *Supervisor) nextResync() time.Duration {
+	if s.failed {
+		return s.opts.RetryInterval
+	}
+	return s.opts.ResyncInterval
+}
+
+// readTable reads the kernel table at start, retrying until it works or ctx ends.
+func (s *Supervisor) readTable(ctx context.Context) (ipvsctl.Table, bool) {
+	for {
+		t, err := ipvsctl.ReadTable(ctx, s.opts.Client)
+		if err == nil {
+			return t, true
+		}
+		s.log.Errorf("Could not read the IPVS table: %v", err)
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-time.After(s.opts.RetryInterval):
+		}
+	}
+}
+
+// handle takes one loop event into the owner's state; dirty collects the virtuals to reconcile.
+func (s *Supervisor) handle(ev event, dirty map[*config.Virtual]bool) {
+	u := ev.u
+	if !u.live { // a loop stopped by a reload
+		return
+	}
+	if ev.first {
+		s.pending--
+	}
+	if u.state == ev.state {
+		return
+	}
+	u.setState(ev.state)
+	for _, m := range *u.members.Load() {
+		dirty[m.v] = true
+	}
+}
+
+func (s *Supervisor) updatePhase() {
+	if s.phase == config.StatusStarting && s.pending <= 0 {
+		s.phase = config.StatusRunning
+	}
+}
+
+// finish stops the loops and the watcher, applies cleanstop and waits (at most CommandWait) for queued
+// commands. It waits for nothing that could wait for the owner: the loops give up their messages once
+// their context ends, and the loader is not waited for at all.
+func (s *Supervisor) finish(ctx context.Context, cancelLoops context.CancelFunc, wg *sync.WaitGroup) {
+	cancelLoops()
+	wg.Wait()
+	s.stopWatch()
+
+	s.phase = config.StatusStopping
+	s.publish()
+	if s.have != nil {
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.StopTimeout)
+		s.cleanStop(kctx)
+		cancel()
+		s.publish()
+	}
+	s.startMu.Lock()
+	s.stopped = true
+	s.running = false
+	s.startMu.Unlock()
+
+	close(s.cmds)
+	t := time.NewTimer(s.opts.CommandWait)
+	defer t.Stop()
+	select {
+	case <-s.cmdsDone:
+	case <-t.C:
+		s.log.Errorf("fallbackcommand or callback still running at exit")
+	}
+}
