@@ -1,12 +1,18 @@
 GO ?= go
 BIN := bin/ldirectord
+# This tree's version (a Debian version made from git describe), printed by ldirectord -v.
+VERSION ?= $(shell scripts/version.sh)
 
-.PHONY: all build deps test unit e2e bench fuzz demo check clean
+.PHONY: all build deps test unit e2e bench fuzz demo check clean deb
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/ldirectord
+	$(GO) build -ldflags "-X main.buildVersion=$(VERSION)" -o $(BIN) ./cmd/ldirectord
+
+# The Debian package bin/ldirectord_<version>_<arch>.deb (dpkg-deb only; see scripts/build-deb.sh).
+deb:
+	VERSION=$(VERSION) GO=$(GO) OUT=bin ./scripts/build-deb.sh
 
 deps:
 	./scripts/install-deps.sh

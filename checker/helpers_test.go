@@ -244,11 +244,13 @@ func elapsed(f func()) time.Duration {
 	return time.Since(start)
 }
 
-// withinDeadline fails unless d is at least want and at most want+50ms.
+// withinDeadline fails unless d is at least want and ends before a second want could have passed: a check
+// that ends at its deadline passes however loaded the machine is (overshoots of 130 ms were seen with the
+// whole suite running on 2 cores), one that waits a timeout twice (per attempt, per step) does not.
 func withinDeadline(t *testing.T, d, want time.Duration) {
 	t.Helper()
-	if d < want-time.Millisecond || d > want+50*time.Millisecond {
-		t.Errorf("check took %v, want %v (+50ms at most)", d, want)
+	if d < want-time.Millisecond || d > want+want*3/4 {
+		t.Errorf("check took %v, want %v (+%v at most)", d, want, want*3/4)
 	}
 }
 

@@ -109,12 +109,12 @@ func TestSMTP(t *testing.T) {
 
 func TestPOPAndIMAP(t *testing.T) {
 	noLeak(t)
-	l, errs := scripted(t, "tcp4", "S: +OK POP3 ready", "C: USER joe", "S: +OK", "C: PASS secret", "S: +OK logged in", "C: QUIT")
+	l, errs := scripted(t, "tcp4", "S: +OK POP3 ready", "C: CAPA", "S: -ERR unknown command", "C: USER joe", "S: +OK", "C: PASS secret", "S: +OK logged in", "C: QUIT")
 	tg := target(t, l.Addr())
 	tg.Login, tg.Passwd = "joe", "secret"
 	wantErr(t, POP.Check(timeout(t, time.Second), tg), "")
 	noServerErrors(t, errs)
-	l, _ = scripted(t, "tcp4", "S: +OK POP3 ready", "C: USER joe", "S: +OK", "C: PASS secret", "S: -ERR invalid password")
+	l, _ = scripted(t, "tcp4", "S: +OK POP3 ready", "C: CAPA", "S: +OK", "S: USER", "S: .", "C: USER joe", "S: +OK", "C: PASS secret", "S: -ERR invalid password")
 	tg = target(t, l.Addr())
 	tg.Login, tg.Passwd = "joe", "secret"
 	wantErr(t, POP.Check(timeout(t, time.Second), tg), "pop "+l.Addr().String()+": reply to PASS: -ERR invalid password")

@@ -36,8 +36,8 @@ var services = map[string]service{
 	"radius":     {check: RADIUS, implemented: true, checkTimeout: true},
 	"ldap":       {check: LDAP, implemented: true, checkTimeout: true, receive: true},
 	"ldaps":      {check: LDAPS, implemented: true, checkTimeout: true, receive: true},
-	"mysql":      {check: Connect},
-	"pgsql":      {check: Connect},
+	"mysql":      {check: MySQL, implemented: true},
+	"pgsql":      {check: PgSQL, implemented: true},
 	"oracle":     {check: Connect},
 }
 
@@ -57,7 +57,7 @@ func Negotiate(name string) (c Checker, ok bool) {
 func Services() []string { return append([]string(nil), serviceOrder...) }
 
 // Implemented reports whether the service's negotiate check speaks its protocol. It is false for the
-// services whose check falls back to a plain TCP connect (mysql, pgsql, oracle); the daemon warns once
+// services whose check falls back to a plain TCP connect (oracle); the daemon warns once
 // for those.
 func Implemented(name string) bool { return services[name].implemented }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -92,6 +93,10 @@ type LoadOptions struct {
 	// NoLogFile: the log goes elsewhere (ldirectord -d logs to stderr), so logfile= is not opened, as
 	// ldirectord 4.12 skips that check with -d (supervised=yes skips it in any case).
 	NoLogFile bool
+	// NoCreate: only check the config (ldirectord -t), which must have no side effects and must not need
+	// root: no file is opened or created; a log file or monitorfile that this user could not open for
+	// writing is a warning instead of an error.
+	NoCreate bool
 }
 
 // LoadWith is Load with options.
@@ -100,9 +105,9 @@ func LoadWith(name string, o LoadOptions) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := os.ReadFile(path)
+	src, err := readConfig(path)
 	if err != nil {
-		return nil, fmt.Errorf("can not open file %s", path)
+		return nil, err
 	}
 	c, err := Parse(path, src)
 	if err != nil {
@@ -111,7 +116,7 @@ func LoadWith(name string, o LoadOptions) (*Config, error) {
 	if err := c.Resolve(DefaultResolver); err != nil {
 		return nil, err
 	}
-	if err := c.checkFiles(!o.NoLogFile); err != nil {
+	if err := c.checkFiles(!o.NoLogFile, o.NoCreate); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -145,3 +150,51 @@ func DefaultService(port uint16) string {
 // DefaultPort is the port checks use for a service when neither checkport nor the real's port is set;
 // 0 for "none" and unknown names.
 func DefaultPort(service string) uint16 { return servicePort[service] }
+
+// DirectiveLine is the line of directive name (request, receive, virtualhost or scheduler) in the section of v, one
+// of c's virtuals, so that an error about the value names its own line; v.Line when the directive is not
+// given (or c was not parsed from text).
+func (c *Config) DirectiveLine(v *Virtual, name string) int {
+	if c.state != nil {
+		for i, x := range c.Virtuals {
+			if x != v || i >= len(c.state.virtuals) {
+				continue
+			}
+			vs := c.state.virtuals[i]
+			ln := map[string]int{"request": vs.requestLn, "receive": vs.receiveLn, "virtualhost": vs.vhostLn,
+				"scheduler": vs.schedLn}[name]
+			if ln > 0 {
+				return ln
+			}
+		}
+	}
+	return v.Line
+}
+
+// MaxFile is the largest config file read, in bytes (a config of 10,000 real servers is about 400 KB).
+const MaxFile = 16 << 20
+
+// readConfig reads a config file, refusing one larger than MaxFile before reading it all.
+func readConfig(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("can not open file %s", path)
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("can not open file %s", path)
+	}
+	if len(src) > MaxFile {
+		return nil, ErrorList{{File: path, Msg: fmt.Sprintf("file too large (more than %d bytes)", MaxFile)}}
+	}
+	return src, nil
+}
+
+// ExecuteLine is the line of the execute= directive that set c.Execute[i] (0 when unknown).
+func (c *Config) ExecuteLine(i int) int {
+	if c.state == nil || i < 0 || i >= len(c.state.executeLns) {
+		return 0
+	}
+	return c.state.executeLns[i]
+}

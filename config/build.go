@@ -1,10 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
-	"time"
+	"path/filepath"
+	"syscall"
 )
 
 // maxRange is the largest real-server range accepted (a /16); maxReals bounds the real servers of one
@@ -92,7 +94,7 @@ func (p *parser) build(r Resolver) {
 	st := p.st
 	c := p.cfg
 	g := &st.g
-	c.CheckInterval = time.Duration(firstSet(10, g.checkInterval)) * time.Second
+	c.CheckInterval = seconds(firstSet(defaults.checkInterval, g.checkInterval))
 
 	// The global fallbacks' hosts are checked where they are written, even when no virtual uses them.
 	for _, f := range []*fallbackSpec{st.fallback, st.fallback6} {
@@ -139,18 +141,18 @@ func (p *parser) build(r Resolver) {
 		}
 
 		cc := &vs.c
-		v.CheckTimeout = time.Duration(firstSet(5, cc.checkTimeout, cc.negotiateTimeout, g.checkTimeout, g.negotiateTimeout)) * time.Second
-		v.NegotiateTimeout = time.Duration(firstSet(30, cc.negotiateTimeout, cc.checkTimeout, g.negotiateTimeout, g.checkTimeout)) * time.Second
-		v.CheckInterval = time.Duration(firstSet(10, cc.checkInterval, g.checkInterval)) * time.Second
-		v.CheckCount = int(firstSet(1, cc.checkCount, g.checkCount))
-		v.FailureCount = int(firstSet(1, cc.failureCount, g.failureCount))
-		v.SuccessCount = int(firstSet(1, cc.successCount, g.successCount))
-		v.Quiescent = pickBool(false, cc.quiescent, g.quiescent)
-		v.CleanStop = pickBool(true, cc.cleanStop, g.cleanStop)
+		v.CheckTimeout = seconds(firstSet(defaults.checkTimeout, cc.checkTimeout, cc.negotiateTimeout, g.checkTimeout, g.negotiateTimeout))
+		v.NegotiateTimeout = seconds(firstSet(defaults.negotiateTimeout, cc.negotiateTimeout, cc.checkTimeout, g.negotiateTimeout, g.checkTimeout))
+		v.CheckInterval = seconds(firstSet(defaults.checkInterval, cc.checkInterval, g.checkInterval))
+		v.CheckCount = int(firstSet(defaults.checkCount, cc.checkCount, g.checkCount))
+		v.FailureCount = int(firstSet(defaults.failureCount, cc.failureCount, g.failureCount))
+		v.SuccessCount = int(firstSet(defaults.successCount, cc.successCount, g.successCount))
+		v.Quiescent = pickBool(defaults.quiescent, cc.quiescent, g.quiescent)
+		v.CleanStop = pickBool(defaults.cleanStop, cc.cleanStop, g.cleanStop)
 		v.FallbackCommand = pickStr(cc.fallbackCommand, g.fallbackCommand)
 		v.EmailAlert = pickStr(cc.emailAlert, g.emailAlert)
 		v.SMTP = pickStr(cc.smtp, g.smtp)
-		v.EmailAlertFreq = time.Duration(firstSet(0, cc.emailAlertFreq, g.emailAlertFreq)) * time.Second
+		v.EmailAlertFreq = seconds(firstSet(defaults.emailAlertFreq, cc.emailAlertFreq, g.emailAlertFreq))
 		v.EmailAlertStatus = g.emailAlertStatus.v
 		if cc.emailAlertStatus.set {
 			v.EmailAlertStatus = cc.emailAlertStatus.v
@@ -202,6 +204,7 @@ func (p *parser) build(r Resolver) {
 		for _, rs := range vs.reals {
 			p.buildReals(&v, vs, rs, r)
 		}
+		p.checkHTTP(&v, vs)
 
 		if resolved {
 			id := v.ID()
@@ -376,20 +379,27 @@ func (c *Config) Resolve(r Resolver) error {
 
 // CheckFiles does what ldirectord 4.12 did with files while parsing: it opens (creating if needed) the
 // log file and every monitorfile for appending, and warns when maintenancedir does not exist.
-func (c *Config) CheckFiles() error { return c.checkFiles(true) }
+func (c *Config) CheckFiles() error { return c.checkFiles(true, false) }
 
-// checkFiles is CheckFiles; the log file only when logFile is set (not with ldirectord -d).
-func (c *Config) checkFiles(logFile bool) error {
+// checkFiles is CheckFiles; the log file only when logFile is set (not with ldirectord -d). With noCreate
+// (ldirectord -t) no file is opened: one this user could not open for writing is a warning.
+func (c *Config) checkFiles(logFile, noCreate bool) error {
 	var errs ErrorList
-	line := func(n int) int { return n }
 	var st parseState
 	if c.state != nil {
 		st = *c.state
 	}
 	try := func(ln int, path, msg string) {
+		if noCreate {
+			if err := writable(path); err != nil {
+				c.Warnings = append(c.Warnings, &Error{File: c.File, Line: ln, Msg: msg + errnoText(err)})
+				sortErrors(c.Warnings)
+			}
+			return
+		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
-			errs = append(errs, &Error{File: c.File, Line: line(ln), Msg: msg + errnoText(err)})
+			errs = append(errs, &Error{File: c.File, Line: ln, Msg: msg + errnoText(err)})
 			return
 		}
 		f.Close()
@@ -417,6 +427,30 @@ func (c *Config) checkFiles(logFile bool) error {
 		return errs
 	}
 	return nil
+}
+
+// writable says whether this process could open path for appending, creating it if missing, without
+// opening or creating anything (access(2), with the real user: ldirectord -t is run by a person).
+func writable(path string) error {
+	err := syscall.Access(path, accessW)
+	if err == nil || !errors.Is(err, syscall.ENOENT) {
+		return pathError(path, err)
+	}
+	// Missing: the directory must exist and let us create the file.
+	return pathError(path, syscall.Access(filepath.Dir(path), accessW|accessX))
+}
+
+// access(2) mode bits.
+const (
+	accessW = 0x2
+	accessX = 0x1
+)
+
+func pathError(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &os.PathError{Op: "access", Path: path, Err: err}
 }
 
 func errnoText(err error) string {

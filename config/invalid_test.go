@@ -159,6 +159,33 @@ var invalidConfigs = []struct {
 		want:    []string{"t.cf:18: too many real servers: more than 1048576 in one configuration"},
 		notPerl: "4.12 would take hours to add a million real servers"},
 
+	// Faults (issue 9): absurd input is refused without being echoed, values a check could never use are
+	// refused where they are written.
+	{name: "line too long", src: v + "    receive=\"" + strings.Repeat("x", MaxLine) + "\"\n    real=10.0.0.2 gate\n",
+		want: []string{"t.cf:2: line too long (65550 bytes; at most 65536)"}, perlAccepts: true},
+	{name: "unknown command quoted in part", src: strings.Repeat("y", 300) + "\n",
+		want: []string{`t.cf:1: Unknown command "` + strings.Repeat("y", 200) + `..."`}},
+	{name: "unknown per-virtual quoted in part", src: v + "    " + strings.Repeat("é", 150) + "\n",
+		want: []string{`t.cf:2: Unknown command "    ` + strings.Repeat("é", 98) + `..."`}},
+	{name: "global checktimeout over a day", src: "checktimeout=2147483647\ncheckcount=5\n",
+		want: []string{"t.cf:1: invalid check timeout value: 2147483647 is more than 86400 seconds (one day)"}, perlAccepts: true},
+	{name: "virtual negotiatetimeout over a day", src: v + "    negotiatetimeout=86401\n",
+		want: []string{"t.cf:2: invalid negotiate timeout: 86401 is more than 86400 seconds (one day)"}, perlAccepts: true},
+	{name: "checkinterval over a day", src: "checkinterval=100000\n",
+		want: []string{"t.cf:1: invalid check interval value: 100000 is more than 86400 seconds (one day)"}, perlAccepts: true},
+	{name: "checkcount over 1000", src: v + "    checkcount=1001\n",
+		want: []string{"t.cf:2: invalid check count: 1001 is more than 1000"}, perlAccepts: true},
+	{name: "request bad escape", src: v + "    real=10.0.0.2 gate\n    service=http\n    request=\"/status%zz\"\n",
+		want: []string{`t.cf:4: invalid request "/status%zz": invalid URL escape "%zz"`}, perlAccepts: true},
+	{name: "real request bad escape", src: v + "    real=10.0.0.2 gate \"/a%g\" \"ok\"\n    real=10.0.0.3 gate\n",
+		want: []string{`t.cf:2: invalid request "/a%g": invalid URL escape "%g"`}, perlAccepts: true},
+	{name: "request absolute URL bad port", src: v + "    request=\"http://example.org:99999/\"\n    real=10.0.0.2 gate\n",
+		want: []string{`t.cf:2: invalid request "/http://example.org:99999/": invalid port "99999"`}, perlAccepts: true},
+	{name: "http_proxy request not absolute", src: "virtual=10.0.0.1:3128\n    request=\"/probe\"\n    real=10.0.0.2 gate\n",
+		want: []string{`t.cf:2: invalid request "/probe": service=http_proxy needs an absolute http:// URL`}, perlAccepts: true},
+	{name: "virtualhost with white space", src: v + "    real=10.0.0.2 gate\n    virtualhost=\"a b\"\n",
+		want: []string{`t.cf:3: invalid virtualhost "a b": it contains white space`}, perlAccepts: true},
+
 	// Several errors: all of them, in line order.
 	{name: "all errors collected", src: "quiescent=maybe\n" + v + "    real=10.0.0.2:80 dr\n    checktype=sometimes\n    real=10.0.0.3:99999 gate\n\nfork=perhaps\nvirtual=*\n",
 		want: []string{

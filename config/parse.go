@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
+	"unicode/utf8"
 )
 
 // Perl's \s and \S (which, unlike Go's, include the vertical tab).
@@ -159,6 +159,8 @@ type vspec struct {
 	reals     []realSpec
 	service   bool // service= given
 	monitorLn int
+	// lines of request=, receive=, virtualhost= and scheduler= (0: not given), for errors about their values
+	requestLn, receiveLn, vhostLn, schedLn int
 }
 
 // parseState is everything Parse read, kept so that Resolve can finish the job.
@@ -169,6 +171,7 @@ type parseState struct {
 	virtuals   []*vspec
 	logfileLn  int
 	maintdirLn int
+	executeLns []int    // the line of each Config.Execute entry
 	parseWarns []*Error // warnings of the text itself (build adds its own each time it runs)
 	// literal is set when Parse's build needed no Resolver (every host and port is a literal): Resolve
 	// would build the same Virtuals again, so it does nothing.
@@ -196,11 +199,45 @@ type parser struct {
 }
 
 func (p *parser) errorf(line int, format string, a ...any) {
-	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, a...)})
+	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, capArgs(a)...)})
 }
 
 func (p *parser) warnf(line int, format string, a ...any) {
-	p.warns = append(p.warns, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, a...)})
+	p.warns = append(p.warns, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, capArgs(a)...)})
+}
+
+// MaxLine is the longest config line accepted, in bytes. A longer line is an error of its own.
+const MaxLine = 64 << 10
+
+// maxQuote bounds how much of the input an error or warning quotes; maxArg is the bound for any
+// string an error or warning is made of (a message already built, or a value quoted inside one).
+const (
+	maxQuote = 200
+	maxArg   = 1000
+)
+
+// Excerpt is s, cut to its first 200 bytes (at a character boundary) followed by "..." when longer: what
+// a message quotes of the input, so that an absurd value never floods the terminal or the log.
+func Excerpt(s string) string { return cut(s, maxQuote) }
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+// capArgs bounds the string arguments of an error or warning.
+func capArgs(a []any) []any {
+	for i, x := range a {
+		if s, ok := x.(string); ok && len(s) > maxArg {
+			a[i] = cut(s, maxArg)
+		}
+	}
+	return a
 }
 
 // Parse parses one config file's text. It is pure: no DNS and no file access. On errors it returns a nil
@@ -217,15 +254,21 @@ func parse(file string, src []byte, slow bool) (*Config, error) {
 	if len(lines) > 0 && lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
 	}
-	for i, l := range lines {
-		lines[i] = strings.TrimSuffix(l, "\r")
-	}
 	p := &parser{file: file, lines: lines, st: &parseState{slow: slow}, cfg: &Config{File: file}, slow: slow}
+	for i, l := range lines {
+		l = strings.TrimSuffix(l, "\r")
+		if len(l) > MaxLine {
+			// Refused before any directive sees it: no regexp, no copy, no echo of megabytes of input.
+			p.errorf(i+1, "line too long (%d bytes; at most %d)", len(l), MaxLine)
+			l = "#" // read on as a comment line, which neither ends nor starts a section
+		}
+		lines[i] = l
+	}
 	c := p.cfg
-	c.CheckInterval = 10 * time.Second
-	c.LogFile = "/var/log/ldirectord.log"
-	p.st.g.cleanStop = bval{v: true}
-	p.st.g.emailAlertStatus.v = StatusAll
+	c.CheckInterval = seconds(defaults.checkInterval)
+	c.LogFile = defaults.logFile
+	p.st.g.cleanStop = bval{v: defaults.cleanStop}
+	p.st.g.emailAlertStatus.v = defaults.emailAlertStatus
 
 	for p.pos < len(p.lines) {
 		p.globalLine()
@@ -294,151 +337,9 @@ func (p *parser) globalLine() {
 	p.errorf(ln, "%s", firstErr)
 }
 
-// both applies the directives that read the same globally and in a virtual section (quiescent, the e-mail
-// alert settings, cleanstop, smtp) to s, the global or the virtual's settings. ok is false for any other
-// line. (The other "both" directives differ between the two levels in their messages or quoting.)
-func (p *parser) both(ln int, line string, s *common) (msg string, ok bool) {
-	if v, ok := directive(line, "quiescent"); ok {
-		return yesNoVal(v, &s.quiescent, "quiescent must be 'yes' or 'no'"), true
-	}
-	if v, ok := directive(line, "emailalert"); ok {
-		a, msg := readEmailAlert(v)
-		if msg == "" {
-			s.emailAlert = sval{v: a, set: true, line: ln}
-		}
-		return msg, true
-	}
-	if v, ok := directive(line, "emailalertfreq"); ok {
-		return p.emailFreq(ln, v, &s.emailAlertFreq), true
-	}
-	if v, ok := directive(line, "emailalertstatus"); ok {
-		st, msg := parseEmailAlertStatus(v)
-		if msg == "" {
-			s.emailAlertStatus.v, s.emailAlertStatus.set = st, true
-		}
-		return msg, true
-	}
-	if v, ok := directive(line, "cleanstop"); ok {
-		return yesNoVal(v, &s.cleanStop, "cleanstop must be 'yes' or 'no'"), true
-	}
-	if v, ok := directive(line, "smtp"); ok {
-		return p.smtp(ln, v, &s.smtp), true
-	}
-	return "", false
-}
-
-// global applies one global directive; it returns an error message or "".
-func (p *parser) global(ln int, line string) string {
-	c := p.cfg
-	g := &p.st.g
-	if msg, ok := p.both(ln, line, g); ok {
-		return msg
-	}
-	if v, ok := directive(line, "checktimeout"); ok {
-		return p.positive(ln, "checktimeout", v, &g.checkTimeout, "invalid check timeout value")
-	}
-	if _, ok := directive(line, "connecttimeout"); ok {
-		return "connecttimeout directive deprecated in favour of negotiatetimeout"
-	}
-	if v, ok := directive(line, "negotiatetimeout"); ok {
-		return p.positive(ln, "negotiatetimeout", v, &g.negotiateTimeout, "invalid negotiate timeout value")
-	}
-	if v, ok := directive(line, "checkinterval"); ok {
-		return p.num(ln, "checkinterval", v, &g.checkInterval, "invalid check interval value")
-	}
-	if v, ok := directive(line, "checkcount"); ok {
-		if msg := p.num(ln, "checkcount", v, &g.checkCount, "invalid check count value"); msg != "" {
-			return msg
-		}
-		p.warnf(ln, "checkcount option is deprecated and slated for removal.  please see 'failurecount'")
-		return ""
-	}
-	if v, ok := directive(line, "failurecount"); ok {
-		return p.num(ln, "failurecount", v, &g.failureCount, "invalid failure count value")
-	}
-	if v, ok := directive(line, "successcount"); ok {
-		return p.num(ln, "successcount", v, &g.successCount, "invalid success count value")
-	}
-	if v, ok := directive(line, "fallback6"); ok {
-		f, msg := p.parseFallback(ln, v, true)
-		if msg == "" {
-			p.st.fallback6 = f
-		}
-		return msg
-	}
-	if v, ok := directive(line, "fallback"); ok {
-		f, msg := p.parseFallback(ln, v, false)
-		if msg == "" {
-			p.st.fallback = f
-		}
-		return msg
-	}
-	if v, ok := directive(line, "fallbackcommand"); ok {
-		if v == "" {
-			return "invalid fallback command"
-		}
-		g.fallbackCommand = sval{v: v, set: true, line: ln}
-		return ""
-	}
-	if v, ok := directive(line, "autoreload"); ok {
-		return yesNo(v, &c.AutoReload, "autoreload must be 'yes' or 'no'")
-	}
-	if v, _, ok := quoted(line, "callback"); ok {
-		c.Callback = v
-		return ""
-	}
-	if v, _, ok := quoted(line, "logfile"); ok {
-		c.LogFile = v
-		p.st.logfileLn = ln
-		return ""
-	}
-	if v, ok := directive(line, "execute"); ok {
-		for _, e := range c.Execute {
-			if e == v {
-				return ""
-			}
-		}
-		c.Execute = append(c.Execute, v)
-		return ""
-	}
-	if v, ok := directive(line, "fork"); ok {
-		return yesNo(v, &c.Fork, "fork must be 'yes' or 'no'")
-	}
-	if strings.HasPrefix(line, "supervised") {
-		if v, ok := directive(line, "supervised"); ok && (v == "yes" || v == "no") {
-			c.Supervised = v == "yes"
-			return ""
-		}
-		if trimRight(line) == "supervised" {
-			c.Supervised = true
-			p.warnf(ln, "please update your config not to use a bare supervised directive")
-			return ""
-		}
-		return "supervised must be 'yes' or 'no'"
-	}
-	if v, ok := directive(line, "readdquiescent"); ok {
-		return yesNo(v, &c.ReaddQuiescent, "readdquiescent must be 'yes' or 'no'")
-	}
-	if v, ok := directive(line, "emailalertfrom"); ok {
-		if v == "" {
-			return "no email from address specified"
-		}
-		c.EmailAlertFrom = v
-		return ""
-	}
-	if v, ok := directive(line, "maintenancedir"); ok {
-		if v == "" {
-			return "maintenance directory not specified"
-		}
-		c.MaintenanceDir = v
-		p.st.maintdirLn = ln
-		return ""
-	}
-	if _, ok := directive(line, "timeout"); ok {
-		return "timeout directive deprecated in favour of checktimeout and negotiatetimeout"
-	}
-	return fmt.Sprintf("Unknown command %q", p.lines[ln-1])
-}
+// global applies one global directive (through the table of directives.go); it returns an error message
+// or "".
+func (p *parser) global(ln int, line string) string { return p.apply(ln, line, &p.st.g, nil) }
 
 func yesNo(v string, dst *bool, msg string) string {
 	switch v {
@@ -465,6 +366,26 @@ func yesNoVal(v string, dst *bval, msg string) string {
 // represented by the kernel or by a timer and are rejected with the directive's own error.
 const maxNum = math.MaxInt32
 
+// maxSeconds bounds every time in seconds that the daemon turns into a timer, and maxCheckCount the ping
+// attempts: checktimeout × checkcount, the longest product the daemon computes, stays far below the
+// 292 years a time.Duration holds (ldirectord 4.12 took any number; 2147483647 × 5 overflowed here).
+const (
+	maxSeconds    = 24 * 60 * 60
+	maxCheckCount = 1000
+)
+
+// numLimits are the bounds of the directives num reads that are times or attempts (failurecount and
+// successcount are plain counts: maxNum).
+var numLimits = map[string]struct {
+	max  int64
+	unit string
+}{
+	"checktimeout":     {maxSeconds, " seconds (one day)"},
+	"negotiatetimeout": {maxSeconds, " seconds (one day)"},
+	"checkinterval":    {maxSeconds, " seconds (one day)"},
+	"checkcount":       {maxCheckCount, ""},
+}
+
 // num reads a count or time the way ldirectord does: the first run of digits anywhere in the value, which
 // must not be 0. A value that is more than a plain number is accepted as 4.12 did, with a warning.
 func (p *parser) num(ln int, name, v string, dst *ival, msg string) string {
@@ -480,6 +401,9 @@ func (p *parser) num(ln int, name, v string, dst *ival, msg string) string {
 		// "00" passed ldirectord's test (the string is true in Perl) and then meant 0.
 		p.warnf(ln, "%s=%s is 0, which is not valid; the directive is ignored", name, v)
 		return ""
+	}
+	if lim, ok := numLimits[name]; ok && n > lim.max {
+		return fmt.Sprintf("%s: %d is more than %d%s", msg, n, lim.max, lim.unit)
 	}
 	if clean := trimRight(stripCommentNaive(v)); clean != m {
 		p.warnf(ln, "%s=%s is read as %d", name, v, n)
@@ -577,10 +501,10 @@ func parseEmailAlertStatus(v string) (AlertStatus, string) {
 		case "reloading":
 			s |= StatusReloading
 		default:
-			return 0, fmt.Sprintf("invalid email alert status at: %q", i)
+			return 0, fmt.Sprintf("invalid email alert status at: %q", Excerpt(i))
 		}
 		if none {
-			return 0, fmt.Sprintf("invalid email alert status: %q specified with \"none\"", i)
+			return 0, fmt.Sprintf("invalid email alert status: %q specified with \"none\"", Excerpt(i))
 		}
 	}
 	return s, ""

@@ -92,7 +92,7 @@ func perlFlags(flags string, fixW7 bool) (realFlags, string) {
 		r.upper, rest = n, m[2]
 	}
 	if rePerlNonWS.MatchString(rest) {
-		return r, fmt.Sprintf("Invalid real server line, around %q", rest)
+		return r, fmt.Sprintf("Invalid real server line, around %q", Excerpt(rest))
 	}
 	return r, ""
 }

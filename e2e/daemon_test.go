@@ -126,23 +126,25 @@ func testFallbackCommand(t testing.TB, im impl) {
 	script := filepath.Join(workDir, "fallbackcommand")
 	record := filepath.Join(workDir, "fallbackcommand.out")
 	os.Remove(record)
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+record+"\n"), 0o755); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nread from; echo \"$from $@\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	setMode(t, "10.1.0.2:8080", "fail")
 	setMode(t, "10.1.0.3:8080", "down")
-	d := im.daemon(t, "fallback.cf", cfg("quiescent=no\nfallbackcommand="+script,
+	// A pipe and a redirection: the line goes to /bin/sh, the daemon's words are appended to it (4.12's
+	// system(STRING), see docs/compat.md "Commands").
+	d := im.daemon(t, "fallback.cf", cfg("quiescent=no\nfallbackcommand=echo fb | "+script+" >> "+record,
 		"real=10.1.0.2:8080 masq", "real=10.1.0.3:8080 masq", "fallback=10.1.0.7:8080 masq"))
 	d.mustRun("start")
 	waitTable(t, 10*time.Second, "TCP 10.9.9.9:80 wrr", "-> 10.1.0.7:8080 Masq 1")
 	waitLog(t, 3*time.Second, "Added fallback server: 10.1.0.7:8080 (10.9.9.9:80) (Weight set to 1)")
-	waitRecord(t, record, "start 10.9.9.9:80 tcp")
+	waitRecord(t, record, "fb start 10.9.9.9:80 tcp")
 	request(t, "http://10.9.9.9/", 2) // the fallback serves
 
 	setMode(t, "10.1.0.3:8080", "ok")
 	waitTable(t, 5*time.Second, "TCP 10.9.9.9:80 wrr", "-> 10.1.0.3:8080 Masq 1")
 	waitLog(t, time.Second, "Deleted fallback server: 10.1.0.7:8080 (10.9.9.9:80)")
-	waitRecord(t, record, "start 10.9.9.9:80 tcp", "stop 10.9.9.9:80 tcp")
+	waitRecord(t, record, "fb start 10.9.9.9:80 tcp", "fb stop 10.9.9.9:80 tcp")
 }
 
 // waitRecord waits until the fallbackcommand record file holds exactly these lines.
@@ -292,7 +294,7 @@ func testDriftRepaired(t testing.TB, im impl) {
 		[]string{"-d", "-t", "10.9.9.9:80", "-r", "10.1.0.2:8080"},
 		[]string{"-e", "-t", "10.9.9.9:80", "-r", "10.1.0.3:8080", "-m", "-w", "7"},
 		[]string{"-a", "-t", "10.9.9.9:80", "-r", "10.1.0.6:8080", "-m", "-w", "1"})
-	// The periodic resync (30 s) puts the table back.
+	// The periodic resync (every 10 s by default) puts the table back.
 	waitTable(t, 40*time.Second, all...)
 }
 

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
-	"strings"
-	"time"
 
 	"github.com/ldirectord-go/ldirectord/config"
+	syscmd "github.com/ldirectord-go/ldirectord/internal/command"
 )
 
 // fallbackCommands runs `fallbackcommand start|stop <VIP>:<VPORT> <proto>` for each virtual whose state
@@ -36,15 +34,16 @@ func (s *Supervisor) fallbackCommands(only map[*config.Virtual]bool) {
 		if v.FallbackCommand == "" {
 			continue
 		}
-		s.queue(command{argv: append(splitCommand(v.FallbackCommand), st, v.String(), v.Protocol.String())})
+		s.queue(command{argv: syscmd.Argv(v.FallbackCommand, st, v.String(), v.Protocol.String())})
 	}
 }
 
-// command is one fallbackcommand or callback run.
+// command is one fallbackcommand or callback run: argv from internal/command (Perl's system(STRING) rule).
 type command struct {
 	argv []string
-	// executable says to run it only if argv[0] is an executable file (the callback, as ldirectord).
-	executable bool
+	// executable, when set, is a file that must be executable for the command to run: the callback= line
+	// as a whole, tested as a file name as ldirectord's `-x $CALLBACK` does.
+	executable string
 }
 
 // queue hands c to runCommands without waiting (owner goroutine).
@@ -52,7 +51,7 @@ func (s *Supervisor) queue(c command) {
 	select {
 	case s.cmds <- c:
 	default:
-		s.log.Errorf("system(%s) failed: too many commands queued", strings.Join(c.argv, " "))
+		s.log.Errorf("system(%s) failed: too many commands queued", syscmd.Text(c.argv))
 	}
 }
 
@@ -61,48 +60,15 @@ func (s *Supervisor) queue(c command) {
 func (s *Supervisor) runCommands(ctx context.Context) {
 	defer close(s.cmdsDone)
 	for c := range s.cmds {
-		if c.executable {
-			if fi, err := os.Stat(c.argv[0]); err != nil || fi.Mode()&0o111 == 0 || fi.IsDir() {
+		if c.executable != "" {
+			if fi, err := os.Stat(c.executable); err != nil || fi.Mode()&0o111 == 0 || fi.IsDir() {
 				continue
 			}
 		}
 		if err := s.opts.Run(ctx, c.argv); err != nil {
-			s.log.Errorf("system(%s) failed: %v", strings.Join(c.argv, " "), err)
+			s.log.Errorf("system(%s) failed: %v", syscmd.Text(c.argv), err)
 		}
 	}
-}
-
-// splitCommand splits a command line into words as a shell would for plain words and quotes, with no
-// expansion of any kind: the program is exec'd, never given to a shell.
-func splitCommand(s string) []string {
-	var out []string
-	var cur strings.Builder
-	in, quote := false, rune(0)
-	for _, c := range s {
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(c)
-			}
-		case c == '"' || c == '\'':
-			quote, in = c, true
-		case c == ' ' || c == '\t':
-			if in {
-				out = append(out, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(c)
-			in = true
-		}
-	}
-	if in {
-		out = append(out, cur.String())
-	}
-	return out
 }
 
 func runCommand(ctx context.Context, argv []string) error {
@@ -111,7 +77,5 @@ func runCommand(ctx context.Context, argv []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, CommandTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.WaitDelay = time.Second
-	return cmd.Run()
+	return syscmd.Run(ctx, argv)
 }

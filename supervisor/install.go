@@ -192,6 +192,7 @@ func (s *Supervisor) install(ch *change) (fresh []*unit, only map[*config.Virtua
 		if u.chk != nil {
 			fresh = append(fresh, u)
 			s.pending++
+			u.counted = true
 		}
 		s.units[c.hash] = append(s.units[c.hash], u)
 		news[c] = u
@@ -263,10 +264,14 @@ func (s *Supervisor) stopUnit(u *unit) {
 	if u.cancel != nil {
 		u.cancel()
 	}
-	u.mu.Lock()
-	checked := u.checked
-	u.mu.Unlock()
-	if !checked && u.chk != nil {
+	s.uncount(u)
+}
+
+// uncount takes u out of the loops the phase waits for, once: its first event arrived, or it stopped
+// (with its first event perhaps still queued, which handle then drops).
+func (s *Supervisor) uncount(u *unit) {
+	if u.counted {
+		u.counted = false
 		s.pending--
 	}
 }

@@ -16,7 +16,7 @@ import (
 // one together.
 type loadReq struct {
 	reply    chan error // nil when nobody waits for the outcome
-	callback []string   // the callback to run once the reload is done (autoreload), nil for none
+	callback command    // the callback to run once the reload is done (autoreload); no argv for none
 }
 
 // loadResult is a load's outcome, for the owner.
@@ -151,8 +151,8 @@ func (s *Supervisor) reloadDone(ctx context.Context, res loadResult) {
 		if r.reply != nil {
 			r.reply <- res.err
 		}
-		if r.callback != nil {
-			s.queue(command{argv: r.callback, executable: true})
+		if r.callback.argv != nil {
+			s.queue(r.callback)
 		}
 	}
 }

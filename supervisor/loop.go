@@ -26,7 +26,9 @@ type unit struct {
 	state Health       // owner only
 	shown atomic.Int32 // state, for readers (Snapshot)
 	live  bool         // owner only: part of the running config
-	kept  bool         // owner only: scratch mark during install
+	// counted says the unit counts in Supervisor.pending (owner only): from its start until the owner
+	// takes its first event or stops it, whichever comes first.
+	counted bool
 
 	mu        sync.Mutex
 	h         health

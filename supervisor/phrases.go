@@ -77,6 +77,16 @@ func (s *Supervisor) logOp(op ipvsctl.Op) {
 	}
 }
 
+// logOpError logs a failed kernel operation: "IPVS: <error>", and for an operation that failed before
+// (retries back off, see backoff.go), how many times in a row it has.
+func (s *Supervisor) logOpError(err error, times int) {
+	if times > 1 {
+		s.log.Errorf("IPVS: %v (failed %d times in a row)", err, times)
+		return
+	}
+	s.log.Errorf("IPVS: %v", err)
+}
+
 // mapped is ldirectord's "mapped from <RIP:RPORT> " when the kernel stores the entry under another port.
 func mapped(kid, cfgText string) string {
 	if kid == cfgText {

@@ -146,14 +146,17 @@ func (s *Supervisor) apply(ctx context.Context, ops []ipvsctl.Op) {
 		if failed[id] && op.Kind >= ipvsctl.OpAddDestination {
 			continue
 		}
+		key := op.String()
 		if err := s.kernelOp(ctx, op); err != nil {
 			if op.Kind == ipvsctl.OpAddService || op.Kind == ipvsctl.OpUpdateService {
 				failed[id] = true
 			}
 			s.failed = true
-			s.log.Errorf("IPVS: %v", err)
+			s.opFails[key]++
+			s.logOpError(err, s.opFails[key])
 			continue
 		}
+		delete(s.opFails, key)
 		s.logOp(op)
 		s.record(op)
 	}

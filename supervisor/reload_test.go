@@ -213,16 +213,3 @@ func TestMonitorEscape(t *testing.T) {
 		t.Error("escape changed a plain string")
 	}
 }
-
-func TestSplitCommand(t *testing.T) {
-	for in, want := range map[string]string{
-		`/usr/bin/fb`:                  `[/usr/bin/fb]`,
-		`"/opt/my tools/fb" --x 'a b'`: `[/opt/my tools/fb --x a b]`,
-		`  /bin/echo   one  `:          `[/bin/echo one]`,
-		`/bin/x ""`:                    `[/bin/x ]`,
-	} {
-		if got := fmt.Sprint(splitCommand(in)); got != want {
-			t.Errorf("splitCommand(%q) = %s, want %s", in, got, want)
-		}
-	}
-}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strings"
@@ -55,8 +56,14 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.publish()
 	s.watchConfig(ctx)
 
-	resync := time.NewTimer(s.nextResync())
+	meter := newResyncMeter()
+	pacer := resyncPacer{interval: s.opts.ResyncInterval, share: cmp.Or(s.resyncShare, ResyncShare)}
+	resync := time.NewTimer(s.opts.ResyncInterval)
 	defer resync.Stop()
+	if s.failed {
+		s.retrying = true
+		resync.Reset(s.retry.failed())
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -84,27 +91,32 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		case path := <-s.changed:
 			s.configChanged(path)
 		case <-resync.C:
+			s.retrying = false
+			meter.begin()
 			s.resync(ctx)
-			resync.Reset(s.nextResync())
 			s.publish()
-			continue
+			cost := meter.end()
+			if !s.failed {
+				s.retry.succeeded()
+				clear(s.opFails)
+				next := pacer.next(cost)
+				resync.Reset(next)
+				if s.resynced != nil {
+					s.resynced(cost, next)
+				}
+			}
 		}
 		s.publish()
-		if s.failed {
-			resync.Reset(s.opts.RetryInterval)
+		if s.failed && !s.retrying {
+			s.retrying = true
+			resync.Reset(s.retry.failed())
 		}
 	}
 }
 
-func (s *Supervisor) nextResync() time.Duration {
-	if s.failed {
-		return s.opts.RetryInterval
-	}
-	return s.opts.ResyncInterval
-}
-
-// readTable reads the kernel table at start, retrying until it works or ctx ends.
+// readTable reads the kernel table at start, retrying (with backoff) until it works or ctx ends.
 func (s *Supervisor) readTable(ctx context.Context) (ipvsctl.Table, bool) {
+	b := backoff{base: s.opts.RetryInterval, max: s.opts.MaxRetryInterval}
 	for {
 		t, err := ipvsctl.ReadTable(ctx, s.opts.Client)
 		if err == nil {
@@ -114,7 +126,7 @@ func (s *Supervisor) readTable(ctx context.Context) (ipvsctl.Table, bool) {
 		select {
 		case <-ctx.Done():
 			return nil, false
-		case <-time.After(s.opts.RetryInterval):
+		case <-time.After(b.failed()):
 		}
 	}
 }
@@ -126,7 +138,7 @@ func (s *Supervisor) handle(ev event, dirty map[*config.Virtual]bool) {
 		return
 	}
 	if ev.first {
-		s.pending--
+		s.uncount(u)
 	}
 	if u.state == ev.state {
 		return

@@ -71,19 +71,24 @@ type Options struct {
 	// NewChecker builds the checker of real r of virtual v. Default: by checktype and service, from the
 	// checker package.
 	NewChecker func(v *config.Virtual, r *config.Real) (checker.Checker, error)
-	// Run runs fallbackcommand and callback, without a shell. Default: exec with a CommandTimeout limit.
+	// Run runs fallbackcommand and callback; argv comes from internal/command (Perl's system(STRING)
+	// rule). Default: command.Run with a CommandTimeout limit.
 	Run func(ctx context.Context, argv []string) error
 	// Now is the clock for monitorfile lines and Snapshot. Default time.Now.
 	Now func() time.Time
 	// LookupAddr is the reverse DNS lookup for maintenancedir. Default net.DefaultResolver.LookupAddr.
 	LookupAddr func(ctx context.Context, addr string) ([]string, error)
 
-	// ResyncInterval is how often the kernel table is read back and repaired. Default
-	// DefaultResyncInterval.
+	// ResyncInterval is how often the kernel table is read back and repaired (drift: entries changed
+	// behind the daemon's back). Default DefaultResyncInterval. When a resync takes longer than
+	// ResyncShare of the interval, the next one waits that much longer (pacer.go).
 	ResyncInterval time.Duration
-	// RetryInterval is the first delay before a failed kernel operation is retried. Default
-	// DefaultRetryInterval.
+	// RetryInterval is the first delay before a failed kernel operation is retried; each failed retry
+	// doubles it, up to MaxRetryInterval. Default DefaultRetryInterval.
 	RetryInterval time.Duration
+	// MaxRetryInterval caps the delay between retries of failed kernel operations. Default
+	// DefaultMaxRetryInterval.
+	MaxRetryInterval time.Duration
 	// Debounce is how long the config watcher waits after the last change event before it reads the file,
 	// so an editor's write-rename-chmod burst makes one reload. Default DefaultDebounce.
 	Debounce time.Duration
@@ -96,11 +101,12 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultResyncInterval = 30 * time.Second
-	DefaultRetryInterval  = 2 * time.Second
-	DefaultDebounce       = 250 * time.Millisecond
-	DefaultStopTimeout    = 30 * time.Second
-	DefaultCommandWait    = 5 * time.Second
+	DefaultResyncInterval   = 10 * time.Second
+	DefaultRetryInterval    = 2 * time.Second
+	DefaultMaxRetryInterval = time.Minute
+	DefaultDebounce         = 250 * time.Millisecond
+	DefaultStopTimeout      = 30 * time.Second
+	DefaultCommandWait      = 5 * time.Second
 )
 
 // CommandTimeout limits a fallbackcommand or callback run by the default Options.Run.
@@ -129,6 +135,9 @@ type Supervisor struct {
 	phase    config.AlertStatus
 	pending  int  // loops that have not reported their first check yet
 	failed   bool // a kernel operation failed since the last resync
+	retry    backoff
+	retrying bool           // the resync timer is set for a retry
+	opFails  map[string]int // operation -> consecutive failures, for the log
 	// some, during a reload's reconcile, limits a virtual to the destinations of the reals at these
 	// positions and its fallback: the rest of it did not change.
 	some    map[*config.Virtual][]int
@@ -156,6 +165,10 @@ type Supervisor struct {
 
 	// lateness, when set (benchmarks), is told how late each check started.
 	lateness func(time.Duration)
+	// resyncShare, when set (benchmarks), replaces ResyncShare.
+	resyncShare float64
+	// resynced, when set (benchmarks), is told what each periodic resync cost and when the next comes.
+	resynced func(cost, next time.Duration)
 	// watchStarted, when set (tests), is called once the config watcher has its first hash.
 	watchStarted func()
 }
@@ -196,6 +209,8 @@ func New(cfg *config.Config, o Options) (*Supervisor, error) {
 		byReal:   map[*config.Real]*unit{},
 		retired:  map[ipvsctl.ServiceID]*config.Virtual{},
 		fbcmd:    map[ipvsctl.ServiceID]fbcmdState{},
+		opFails:  map[string]int{},
+		retry:    backoff{base: o.RetryInterval, max: o.MaxRetryInterval},
 		phase:    config.StatusStarting,
 		events:   make(chan event, 1024),
 		loads:    make(chan loadReq, 64),
@@ -228,6 +243,7 @@ func (o *Options) setDefaults() {
 		def time.Duration
 	}{
 		{&o.ResyncInterval, DefaultResyncInterval}, {&o.RetryInterval, DefaultRetryInterval},
+		{&o.MaxRetryInterval, DefaultMaxRetryInterval},
 		{&o.Debounce, DefaultDebounce}, {&o.StopTimeout, DefaultStopTimeout}, {&o.CommandWait, DefaultCommandWait},
 	} {
 		if *d.p <= 0 {

@@ -294,13 +294,15 @@ func TestResync(t *testing.T) {
 		wait(time.Second)
 		h.expectLogsAnyOrder("Added virtual server: 10.9.9.9:80",
 			"Resetting soft failure count: 10.0.0.1:80 (tcp:10.9.9.9:80)", "Resetting soft failure count: 10.0.0.2:80 (tcp:10.9.9.9:80)",
-			"E: IPVS: netlink: no buffer space available", "E: IPVS: netlink: no buffer space available",
+			"E: IPVS: netlink: no buffer space available", "E: IPVS: netlink: no buffer space available (failed 2 times in a row)",
 			"Added real server: 10.0.0.2:80 (10.9.9.9:80) (Weight set to 1)")
 		good := table(map[string][]ipvsctl.Destination{"10.9.9.9:80": {dest("10.0.0.1:80", ipvsctl.Masq, 1), dest("10.0.0.2:80", ipvsctl.Masq, 1)}})
 		wait(2 * time.Second) // a retry, still failing
-		h.expectLogs("E: IPVS: netlink: no buffer space available")
+		h.expectLogs("E: IPVS: netlink: no buffer space available (failed 3 times in a row)")
 		broken.Store(false)
-		wait(2 * time.Second) // the next retry works
+		wait(2 * time.Second) // the next retry waits twice as long
+		h.expectLogs()
+		wait(2 * time.Second) // and works
 		h.expectLogs("Added real server: 10.0.0.1:80 (10.9.9.9:80) (Weight set to 1)")
 		h.expectTable(good)
 		// Someone reweights one real and adds an entry by hand: the next resync (30s) undoes it.

@@ -15,7 +15,8 @@ import (
 //   - every receive= pattern a check will match must be one Go can run (checker.CompileReceive translates
 //     Perl syntax; backreferences and lookaround cannot be translated): an error;
 //   - a service whose protocol check is not implemented is checked with a plain TCP connect: a warning,
-//     appended to cfg.Warnings, once per service and virtual.
+//     appended to cfg.Warnings, once per service and virtual;
+//   - a real whose check can never pass (mysql or pgsql without login or request): a warning per real.
 //
 // The errors are a config.ErrorList (file:line, in line order); nil when there are none.
 func Validate(cfg *config.Config) error {
@@ -38,7 +39,7 @@ func Validate(cfg *config.Config) error {
 				}
 				// The pattern as written in the config, not Go-quoted: backslashes stay single.
 				errs = append(errs, &config.Error{File: cfg.File, Line: line,
-					Msg: fmt.Sprintf(`invalid receive string "%s": %v`, pattern, err)})
+					Msg: fmt.Sprintf(`invalid receive string "%s": %v`, config.Excerpt(pattern), err)})
 			}
 		}
 		ownVirtual := false
@@ -50,9 +51,10 @@ func Validate(cfg *config.Config) error {
 			}
 		}
 		if ownVirtual || len(v.Reals) == 0 {
-			bad(v.Line, v.Receive)
+			bad(cfg.DirectiveLine(v, "receive"), v.Receive)
 		}
 	}
+	cfg.Warnings = append(cfg.Warnings, misconfiguredWarnings(cfg)...)
 	slices.SortStableFunc(cfg.Warnings, func(a, b *config.Error) int { return cmp.Compare(a.Line, b.Line) })
 	if len(errs) == 0 {
 		return nil

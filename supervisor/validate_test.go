@@ -17,7 +17,7 @@ func TestValidate(t *testing.T) {
 	}, {
 		name: "a backreference cannot run in Go",
 		text: "virtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate\n\tservice=http\n\treceive=\"(a)\\1\"\n",
-		errs: []string{`t.cf:1: invalid receive string "(a)\1": backreference \1 is not supported (Go regular expressions have no backreferences)`},
+		errs: []string{`t.cf:4: invalid receive string "(a)\1": backreference \1 is not supported (Go regular expressions have no backreferences)`},
 	}, {
 		name: "the per-real pattern is checked at its line, the virtual's only when a real uses it",
 		text: "virtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate \"health\", \"(?=x)\"\n\tservice=http\n\treceive=\"(a)\\1\"\n",
@@ -31,11 +31,26 @@ func TestValidate(t *testing.T) {
 	}, {
 		name: "ldap matches receive against the DN, and is implemented (no warning)",
 		text: "virtual=10.0.0.1:389\n\treal=10.0.0.2:389 gate\n\treceive=\"(?<=dc=)x\"\n",
-		errs: []string{`t.cf:1: invalid receive string "(?<=dc=)x": lookbehind (?<=...) is not supported`},
+		errs: []string{`t.cf:3: invalid receive string "(?<=dc=)x": lookbehind (?<=...) is not supported`},
 	}, {
 		name:     "an unimplemented protocol is a warning",
-		text:     "virtual=10.0.0.1:3306\n\treal=10.0.0.2:3306 gate\n\tlogin=\"u\"\n\trequest=\"select 1\"\n",
-		warnings: []string{"t.cf:1: service=mysql is checked with a TCP connect only: its protocol check is not implemented"},
+		text:     "virtual=10.0.0.1:1521\n\treal=10.0.0.2:1521 gate\n\tlogin=\"u\"\n\trequest=\"select 1\"\n",
+		warnings: []string{"t.cf:1: service=oracle is checked with a TCP connect only: its protocol check is not implemented"},
+	}, {
+		name: "mysql or pgsql without login or request: 4.12's error line, per real",
+		text: "virtual=10.0.0.1:3306\n\treal=10.0.0.2:3306 gate\n\treal=10.0.0.3:3306 gate\n\trequest=\"select 1\"\n" +
+			"virtual=10.0.0.1:5432\n\treal=10.0.0.2:5432 gate\n\tlogin=\"u\"\n" +
+			"virtual=10.0.0.1:5433\n\tservice=pgsql\n\treal=10.0.0.4:5432 gate \"/select 1\" \"x\"\n\treal=10.0.0.5:5432 gate\n\tlogin=\"u\"\n",
+		warnings: []string{
+			"t.cf:2: Must specify a login and request string for MySQL, Oracle and PostgreSQL checks. Not adding 10.0.0.2.",
+			"t.cf:3: Must specify a login and request string for MySQL, Oracle and PostgreSQL checks. Not adding 10.0.0.3.",
+			"t.cf:6: Must specify a login and request string for MySQL, Oracle and PostgreSQL checks. Not adding 10.0.0.2.",
+			"t.cf:11: Must specify a login and request string for MySQL, Oracle and PostgreSQL checks. Not adding 10.0.0.5.",
+		},
+	}, {
+		name: "mysql and pgsql query (no warning)",
+		text: "virtual=10.0.0.1:3306\n\treal=10.0.0.2:3306 gate\n\tlogin=\"u\"\n\trequest=\"select 1\"\n" +
+			"virtual=10.0.0.1:5432\n\treal=10.0.0.2:5432 gate\n\tlogin=\"u\"\n\trequest=\"select 1\"\n",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := config.Parse("t.cf", []byte(tc.text))

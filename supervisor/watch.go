@@ -3,11 +3,16 @@ package supervisor
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	syscmd "github.com/ldirectord-go/ldirectord/internal/command"
 )
 
 // watcher notices changes to the config file (reference §5.7): fsnotify on the file's directory (and on
@@ -50,12 +55,34 @@ func (s *Supervisor) stopWatch() {
 	}
 }
 
+// MaxConfigSize bounds the config file the watcher reads: a larger one is not checked.
+const MaxConfigSize = 64 << 20
+
+// hashFile hashes the regular file at path, of at most MaxConfigSize bytes. Anything else (a FIFO, whose
+// open would block, a device such as /dev/zero, which never ends, a directory) is an error, and so is a
+// larger file: the watcher only ever reads what the config loader could sensibly parse.
 func hashFile(path string) ([32]byte, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return [32]byte{}, err
 	}
-	return sha256.Sum256(b), nil
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return [32]byte{}, fmt.Errorf("%s: not a regular file", path)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return [32]byte{}, err
+	}
+	if n > MaxConfigSize {
+		return [32]byte{}, fmt.Errorf("%s: larger than %d bytes", path, MaxConfigSize)
+	}
+	return [32]byte(h.Sum(nil)), nil
 }
 
 // watch runs until ctx ends. The first hash is only recorded, as ldirectord does.
@@ -145,13 +172,13 @@ func (s *Supervisor) watch(ctx context.Context, path string, poll time.Duration)
 }
 
 // configChanged is ldirectord's check_cfgfile after a change (owner goroutine): log, reload if
-// autoreload=yes, then run the callback (without a shell) whether or not autoreload is on: after the
-// reload is done, as ldirectord.
+// autoreload=yes, then run the callback (as Perl's system(STRING) would: see internal/command) whether or
+// not autoreload is on: after the reload is done, as ldirectord.
 func (s *Supervisor) configChanged(path string) {
 	s.log.Infof("Configuration file '%s' has changed on disk", path)
-	var callback []string
+	var callback command
 	if s.cfg.Callback != "" {
-		callback = []string{s.cfg.Callback, path}
+		callback = command{argv: syscmd.Argv(s.cfg.Callback, path), executable: s.cfg.Callback}
 	}
 	if s.cfg.AutoReload {
 		s.log.Info(" - reread new configuration")
@@ -159,7 +186,7 @@ func (s *Supervisor) configChanged(path string) {
 		return
 	}
 	s.log.Info(" - ignore new configuration")
-	if callback != nil {
-		s.queue(command{argv: callback, executable: true})
+	if callback.argv != nil {
+		s.queue(callback)
 	}
 }

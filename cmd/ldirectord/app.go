@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,8 +24,8 @@ import (
 // (/var/log/ldirectord.log), used when the config sets no logfile= or cannot be read.
 const LogFileEnv = "LDIRECTORD_LOGFILE"
 
-// StopTimeout bounds how long `stop` and `restart` wait for the daemon to exit after SIGTERM.
-var StopTimeout = 30 * time.Second
+// DefaultStopTimeout bounds how long `stop` and `restart` wait for the daemon to exit after SIGTERM.
+const DefaultStopTimeout = 30 * time.Second
 
 // runner is what `start` runs: the supervisor. Tests replace newRunner with a stand-in.
 type runner interface {
@@ -52,9 +53,12 @@ type app struct {
 	cmd     string
 	cfgName string // CFGNAME
 	config  string // the config path as found (<CONFIG> in messages)
+	abs     string // config made absolute while the working directory was still the caller's
 	log     *logrus.Logger
 
 	showJSON bool // show --json
+
+	stopTimeout time.Duration // how long stop waits for the daemon; 0: DefaultStopTimeout
 }
 
 func newApp(argv []string, stdout, stderr io.Writer) *app {
@@ -107,13 +111,13 @@ func (a *app) run() int {
 		}
 		return a.initError(err.Error())
 	}
-	a.config = path
+	a.setConfig(path)
 	cfg, cfgErr := a.loadConfig(path)
 	// The log goes where the config says; the default log file only when the config cannot be read, so a
 	// command never touches a log file the config does not use.
 	a.configureLog(cfg)
 	if a.child != nil {
-		return a.serveChild(cfg, cfgErr)
+		return a.serveLocked(cfg, cfgErr)
 	}
 	switch a.cmd {
 	case "stop", "status":
@@ -138,7 +142,7 @@ func (a *app) run() int {
 			}
 			return a.exit(0, "Exiting from ldirectord start")
 		}
-		return a.start(cfg)
+		return a.startLocked(cfg)
 	case "stop":
 		if running {
 			if code := a.stop(pid); code != 0 {
@@ -155,7 +159,7 @@ func (a *app) run() int {
 				return code
 			}
 		}
-		return a.start(cfg)
+		return a.startLocked(cfg)
 	case "reload", "force-reload":
 		if !running {
 			msg := "ldirectord is stopped for " + a.config
@@ -208,6 +212,18 @@ func (a *app) configureLog(cfg *config.Config) {
 		logging.Configure(a.log, logging.Options{Debug: true, Stdout: a.stdout, Stderr: a.stderr})
 		a.log.SetLevel(logrus.InfoLevel)
 		a.log.Warn(err.Error())
+	}
+}
+
+// FlushTimeout bounds how long ldirectord waits at exit for log lines that its log file could not take
+// yet (see logging.File).
+const FlushTimeout = time.Second
+
+// flushLog waits, at most FlushTimeout, for the log lines still queued, so that the last lines of a
+// command or of the daemon are not lost to a log file that was being rotated.
+func (a *app) flushLog() {
+	if a.log != nil {
+		logging.Flush(a.log, FlushTimeout)
 	}
 }
 
@@ -296,6 +312,11 @@ func (a *app) checkConfig() int {
 		fmt.Fprintln(a.stderr, err)
 		return 1
 	}
+	if len(a.opts.args) > 0 {
+		a.cfgName = daemon.CfgName(a.opts.args[0])
+	} else {
+		a.cfgName = daemon.CfgName("")
+	}
 	cfg, err := a.loadConfig(path)
 	if err != nil {
 		for _, e := range errorList(err) {
@@ -306,18 +327,18 @@ func (a *app) checkConfig() int {
 		}
 		return 2
 	}
-	for _, w := range cfg.Warnings {
+	for _, w := range append(cfg.Warnings, unknownSchedulers(cfg, kernelModules)...) {
 		fmt.Fprintln(a.stderr, warningText(w))
 	}
 	if a.opts.dump {
-		a.stdout.Write(config.Dump(cfg))
+		a.stdout.Write(config.Dump(config.Redacted(cfg))) // passwords and secrets are not shown
 	}
 	return 0
 }
 
-// stop sends TERM to the daemon and waits (at most StopTimeout) until it has exited.
+// stop sends TERM to the daemon and waits (at most the stop timeout) until it has exited.
 func (a *app) stop(pid int) int {
-	err := daemon.Terminate(pid, a.cfgName, StopTimeout)
+	err := daemon.Terminate(pid, a.cfgName, cmp.Or(a.stopTimeout, DefaultStopTimeout))
 	switch {
 	case err == nil, errors.Is(err, daemon.ErrNotOurs):
 		return 0
@@ -328,24 +349,38 @@ func (a *app) stop(pid int) int {
 	return a.exit(1, "Exiting from ldirectord "+a.cmd)
 }
 
-// absConfig is the config path made absolute, so that the daemon, which works in "/", still finds it on
-// reload (ldirectord does not, W1).
+// setConfig records the config path as found, and its absolute form while the working directory is
+// still the caller's: the daemon works in "/", where a relative path names another file.
+func (a *app) setConfig(path string) {
+	a.config = path
+	a.abs = path
+	if p, err := filepath.Abs(path); err == nil {
+		a.abs = p
+	}
+}
+
+// absConfig is the config path made absolute (before the daemon changed to "/"), so that the daemon
+// still finds it on reload (ldirectord does not, W1) and `show` names the file that was loaded.
 func (a *app) absConfig() string {
-	if p, err := filepath.Abs(a.config); err == nil {
-		return p
+	if a.abs != "" {
+		return a.abs
 	}
 	return a.config
 }
 
 // loadConfig reads a config as every command and every reload does: config.Load (without opening
-// logfile= under -d, whose log goes to stderr), then the checks only the checkers can make
-// (supervisor.Validate: receive= patterns Go cannot run are errors).
+// logfile= under -d, whose log goes to stderr; with -t and --dump-config opening and creating no file at
+// all), then the checks only the checkers can make (supervisor.Validate: receive= patterns Go cannot run
+// are errors), and refuses an execute= of this very instance (ownInstance).
 func (a *app) loadConfig(path string) (*config.Config, error) {
-	cfg, err := config.LoadWith(path, config.LoadOptions{NoLogFile: a.opts.debug})
+	cfg, err := config.LoadWith(path, config.LoadOptions{NoLogFile: a.opts.debug, NoCreate: a.opts.check || a.opts.dump})
 	if err != nil {
 		return nil, err
 	}
 	if err := supervisor.Validate(cfg); err != nil {
+		return nil, err
+	}
+	if err := ownInstance(cfg, a.cfgName); err != nil {
 		return nil, err
 	}
 	return cfg, nil

@@ -8,10 +8,11 @@ import (
 // Version is the version ldirectord reports and logs; scripts and log scrapers know this string.
 const Version = "Linux Director v1.186-ha"
 
-// versionText is `ldirectord -v`, exact.
-const versionText = Version + "\n" +
+// versionText is `ldirectord -v`, exact: 4.12's text with this program's own version as the fourth line.
+var versionText = Version + "\n" +
 	"1999-2006 Jacob Rief, Horms and others\n" +
 	"<http://www.vergenet.net/linux/ldirectord/>\n" +
+	"ldirectord-go version " + programVersion() + "\n" +
 	"\n" +
 	"ldirectord comes with ABSOLUTELY NO WARRANTY.\n" +
 	"This is free software, and you are welcome to redistribute it\n" +

@@ -9,5 +9,8 @@ package main
 import "os"
 
 func main() {
-	os.Exit(newApp(os.Args, os.Stdout, os.Stderr).run())
+	a := newApp(os.Args, os.Stdout, os.Stderr)
+	code := a.run()
+	a.flushLog()
+	os.Exit(code)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -38,10 +39,13 @@ func TestMain(m *testing.M) {
 	if os.Getenv(standInEnv) == "stubborn" {
 		newRunner = func(*config.Config, supervisor.Options) (runner, error) { return stubborn{}, nil }
 	}
+	a := newApp(os.Args, os.Stdout, os.Stderr)
 	if d, err := time.ParseDuration(os.Getenv(stopTimeoutEnv)); err == nil {
-		StopTimeout = d
+		a.stopTimeout = d
 	}
-	os.Exit(newApp(os.Args, os.Stdout, os.Stderr).run())
+	code := a.run()
+	a.flushLog()
+	os.Exit(code)
 }
 
 // stubborn is a daemon that never finishes its clean stop.
@@ -269,24 +273,25 @@ func TestCheckConfig(t *testing.T) {
 	// What only the checkers can judge: a receive pattern Go cannot run, a protocol checked by connect only.
 	regex := e.write("regex.cf", "virtual=10.9.9.9:80\n\treal=127.0.0.2:80 masq\n\tservice=http\n\treceive=\"(ok)\\1\"\n")
 	out, errOut, code = e.run("-t", regex)
-	if want := regex + ":1: invalid receive string \"(ok)\\1\": backreference \\1 is not supported (Go regular expressions have no backreferences)\n"; code != 2 || out != "" || errOut != want {
+	if want := regex + ":4: invalid receive string \"(ok)\\1\": backreference \\1 is not supported (Go regular expressions have no backreferences)\n"; code != 2 || out != "" || errOut != want {
 		t.Errorf("-t regex: exit %d, stdout %q, stderr %q; want exit 2, stderr %q", code, out, errOut, want)
 	}
 	if _, errOut, code := e.run("-d", regex, "start"); code != 2 || !strings.Contains(errOut, "invalid receive string") {
 		t.Errorf("start with an untranslatable receive: exit %d, stderr %q; want exit 2 and the error", code, errOut)
 	}
-	// -d logs to stderr, so a log file that cannot be opened does not matter (as in ldirectord 4.12).
+	// -t opens no file: a log file that cannot be written is a warning (start refuses it, as ldirectord
+	// 4.12 does); -d logs to stderr, so then it does not matter at all.
 	nolog := e.write("nolog.cf", "logfile=\"/nonexistent-dir/ld.log\"\nvirtual=10.9.9.9:80\n\treal=127.0.0.2:80 masq\n")
-	if _, errOut, code := e.run("-t", nolog); code != 2 || errOut != nolog+":1: unable to open logfile: /nonexistent-dir/ld.log: No such file or directory\n" {
+	if _, errOut, code := e.run("-t", nolog); code != 0 || errOut != nolog+":1: warning: unable to open logfile: /nonexistent-dir/ld.log: No such file or directory\n" {
 		t.Errorf("-t with an unwritable log file: exit %d, stderr %q", code, errOut)
 	}
 	if _, errOut, code := e.run("-d", "-t", nolog); code != 0 || errOut != "" {
 		t.Errorf("-d -t with an unwritable log file: exit %d, stderr %q; want 0", code, errOut)
 	}
-	mysql := e.write("mysql.cf", "virtual=10.9.9.9:3306\n\treal=127.0.0.2:3306 masq\n")
-	out, errOut, code = e.run("-t", mysql)
-	if want := mysql + ":1: warning: service=mysql is checked with a TCP connect only: its protocol check is not implemented\n"; code != 0 || out != "" || errOut != want {
-		t.Errorf("-t mysql: exit %d, stdout %q, stderr %q; want exit 0, stderr %q", code, out, errOut, want)
+	oracle := e.write("oracle.cf", "virtual=10.9.9.9:1521\n\treal=127.0.0.2:1521 masq\n")
+	out, errOut, code = e.run("-t", oracle)
+	if want := oracle + ":1: warning: service=oracle is checked with a TCP connect only: its protocol check is not implemented\n"; code != 0 || out != "" || errOut != want {
+		t.Errorf("-t oracle: exit %d, stdout %q, stderr %q; want exit 0, stderr %q", code, out, errOut, want)
 	}
 	if _, errOut, code := e.run("-t", "nonexistent.cf"); code != 1 || errOut != "Config file nonexistent.cf not found\n" {
 		t.Errorf("-t nonexistent: exit %d, stderr %q", code, errOut)
@@ -295,13 +300,15 @@ func TestCheckConfig(t *testing.T) {
 	if _, errOut, code := e.run("-t", "good.cf"); code != 0 || errOut != "" {
 		t.Errorf("-t good.cf (relative): exit %d, stderr %q", code, errOut)
 	}
-	// -t logs nothing and writes no pid file. (Reading logfile= creates the file, as ldirectord's check
-	// that it can be opened does.)
+	// -t logs nothing, writes no pid file and creates no file, not even logfile=.
 	ents, _ := os.ReadDir(e.dir)
 	for _, ent := range ents {
-		if fi, _ := ent.Info(); strings.HasSuffix(ent.Name(), ".pid") || strings.HasSuffix(ent.Name(), ".log") && fi.Size() > 0 {
+		if strings.HasSuffix(ent.Name(), ".pid") || strings.HasSuffix(ent.Name(), ".log") {
 			t.Errorf("-t left %s behind", ent.Name())
 		}
+	}
+	if _, errOut, code := e.run(nolog, "start"); code != 2 || errOut != nolog+":1: unable to open logfile: /nonexistent-dir/ld.log: No such file or directory\n" {
+		t.Errorf("start with an unwritable log file: exit %d, stderr %q", code, errOut)
 	}
 }
 
@@ -644,6 +651,11 @@ func TestForeground(t *testing.T) {
 			c.Process.Signal(syscall.SIGUSR1)
 			c.Process.Signal(syscall.SIGHUP)
 			waitOut(t, logOut, "Reloading Linux Director Daemon config on signal")
+			// RELOADING=1 (with MONOTONIC_USEC) and READY=1 around the reload: TestSystemdNotify.
+			for range 2 {
+				notify.SetReadDeadline(time.Now().Add(15 * time.Second))
+				notify.Read(make([]byte, 64))
+			}
 			sig, sigName := syscall.SIGTERM, "TERM"
 			if mode == "supervised" {
 				sig, sigName = syscall.SIGINT, "INT"
@@ -759,10 +771,11 @@ func waitOut(t *testing.T, b *syncBuf, want string) {
 	}
 }
 
-// TestSystemdUnit keeps examples/ldirectord.service consistent with the command: the PIDFile is the pid
-// file of the config ExecStart names, and the commands are start, stop and reload.
+// TestSystemdUnit keeps examples/ldirectord-forking.service consistent with the command: the PIDFile is
+// the pid file of the config ExecStart names, and the commands are start, stop and reload. (The notify
+// unit examples/ldirectord.service: packaging.TestUnitHardening.)
 func TestSystemdUnit(t *testing.T) {
-	data, err := os.ReadFile("../../examples/ldirectord.service")
+	data, err := os.ReadFile("../../examples/ldirectord-forking.service")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -820,6 +833,21 @@ func TestRelativeConfigReload(t *testing.T) {
 		t.Errorf("daemon argv %q", got)
 	}
 	waitLog(t, logf, "Added real server: "+a+" (10.9.9.9:80) (Weight set to 1)")
+	// show names the file the daemon loaded, made absolute in the caller's directory (not "/rel.cf").
+	abs := filepath.Join(e.dir, "rel.cf")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, errOut, code := e.run("rel.cf", "show", "--json")
+		var doc struct{ Config string }
+		json.Unmarshal([]byte(out), &doc)
+		if code == 0 && doc.Config == abs {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("show --json: exit %d, config %q (want %q), stderr %q", code, doc.Config, abs, errOut)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	e.write("rel.cf", fmt.Sprintf("logfile=%q\ncheckinterval=1\nvirtual=10.9.9.9:80\n\treal=%s masq\n\treal=%s masq\n\tchecktype=connect\n",
 		logf, a, b))
 	if _, errOut, code := e.run("rel.cf", "reload"); code != 0 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ldirectord-go/ldirectord/config"
 	"github.com/ldirectord-go/ldirectord/internal/alert"
+	"github.com/ldirectord-go/ldirectord/internal/command"
 	"github.com/ldirectord-go/ldirectord/internal/daemon"
 	"github.com/ldirectord-go/ldirectord/ipvsctl"
 	"github.com/ldirectord-go/ldirectord/supervisor"
@@ -24,11 +25,14 @@ import (
 // program as a daemon and returning once it reports that it is running.
 func (a *app) start(cfg *config.Config) int {
 	a.warnings(cfg, !a.opts.debug)
-	if a.opts.debug || cfg.Supervised {
+	// Under systemd's Type=notify the process systemd started must be the daemon.
+	if a.opts.debug || cfg.Supervised || daemon.SystemdMain() {
 		a.log.Infof("Starting %s with pid: %d", Version, os.Getpid())
 		return a.serve(cfg)
 	}
 	a.log.Infof("Starting %s as daemon", Version)
+	// A $NOTIFY_SOCKET inherited from another service is not the daemon's to talk to.
+	os.Unsetenv(daemon.NotifySocketEnv)
 	p, err := daemon.Spawn(daemon.SpawnOptions{Args: a.daemonArgs()})
 	var reported *daemon.ReportedError
 	switch {
@@ -122,6 +126,7 @@ func (a *app) serve(cfg *config.Config) int {
 	d := &running{a: a, mailer: mailer, abs: abs, execute: cfg.Execute, wake: make(chan struct{}, 1)}
 	sup, err := newRunner(cfg, supervisor.Options{
 		Client: client, Log: a.log, Load: d.load, Reloaded: d.reloaded, Alert: mailer, Hostname: hostname,
+		ResyncInterval: a.resyncFromEnv(),
 	})
 	if err != nil {
 		return fail(err.Error(), "Initialisation Error", 1)
@@ -138,7 +143,8 @@ func (a *app) serve(cfg *config.Config) int {
 	defer stopState()
 
 	a.child.Ready()
-	daemon.Notify("READY=1")
+	var notify notifier
+	go notify.ready(ctx, sup)
 	a.instances(cfg.Execute, "start")
 	instCtx, stopInstances := context.WithCancel(context.Background())
 	defer stopInstances()
@@ -159,7 +165,9 @@ loop:
 					continue
 				}
 				a.log.Info("Reloading Linux Director Daemon config on signal")
-				sup.RequestReload() // the supervisor tells d.reloaded when it runs the new config
+				// The supervisor tells d.reloaded when it runs the new config; systemd hears of the
+				// reload (RELOADING=1, then READY=1 once it is done).
+				go notify.reload(sup)
 			default:
 				if termSig != "" {
 					// A second stop signal while stopping: give up on the clean stop.
@@ -168,7 +176,7 @@ loop:
 					return a.exit(1, "Exit Handler Repeatedly Called")
 				}
 				termSig = sigName(s)
-				daemon.Notify("STOPPING=1")
+				notify.stopped()
 				go func() {
 					stopInstances()
 					<-instDone // the instances a reload is starting are started, then stopped
@@ -286,11 +294,12 @@ func (d *running) follow(ctx context.Context) {
 }
 
 // InstanceTimeout bounds one `ldirectord <cfg> <cmd>` run for an execute= instance.
-var InstanceTimeout = time.Minute
+const InstanceTimeout = time.Minute
 
-// instances runs `<this program> [--dry-run] <cfg> <cmd>` for each execute= config (without a shell; one
-// pair of quotes around the value is removed). It reports whether all succeeded; failures are logged as
-// ldirectord does (`system(<command>) failed: <error>`).
+// instances runs `<this program> [--dry-run] <cfg> <cmd>` for each execute= config, the value as written
+// and judged by Perl's system rule (internal/command: with quotes or other shell metacharacters through
+// /bin/sh, else split on blanks). It reports whether all succeeded; failures are logged as ldirectord does
+// (`system(<command>) failed: <error>`).
 func (a *app) instances(list []string, cmd string) bool {
 	ok := true
 	exe, err := os.Executable()
@@ -298,14 +307,13 @@ func (a *app) instances(list []string, cmd string) bool {
 		exe = "/usr/sbin/ldirectord"
 	}
 	for _, cfg := range list {
-		cfg = unquote(strings.TrimSpace(cfg))
-		args := []string{}
+		before := []string{exe}
 		if a.opts.dryRun {
-			args = append(args, "--dry-run")
+			before = append(before, "--dry-run")
 		}
-		args = append(args, cfg, cmd)
+		argv := command.Prefixed(before, cfg, cmd)
 		ctx, cancel := context.WithTimeout(context.Background(), InstanceTimeout)
-		c := exec.CommandContext(ctx, exe, args...)
+		c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		// Not NOTIFY_SOCKET: an instance is not the service systemd watches.
 		c.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "NOTIFY_SOCKET=") })
 		c.Stdout, c.Stderr = a.stdout, a.stderr
@@ -314,15 +322,8 @@ func (a *app) instances(list []string, cmd string) bool {
 		cancel()
 		if err != nil {
 			ok = false
-			a.log.Infof("system(%s %s) failed: %v", exe, strings.Join(args, " "), err)
+			a.log.Infof("system(%s) failed: %v", command.Text(argv), err)
 		}
 	}
 	return ok
-}
-
-func unquote(s string) string {
-	if len(s) >= 2 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
-		return s[1 : len(s)-1]
-	}
-	return s
 }

@@ -421,3 +421,35 @@ func TestNotify(t *testing.T) {
 		t.Errorf("Notify to a missing socket: no error")
 	}
 }
+
+func TestAcquireLock(t *testing.T) {
+	t.Setenv(PidDirEnv, t.TempDir())
+	l, err := AcquireLock("web.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flock is per open file: a second open in this process conflicts as another process would.
+	if _, err := AcquireLock("web.cf"); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second AcquireLock: %v, want ErrLocked", err)
+	}
+	if other, err := AcquireLock("other.cf"); err != nil {
+		t.Errorf("another config's lock: %v", err)
+	} else {
+		other.Release()
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := AcquireLock("web.cf")
+	if err != nil {
+		t.Fatalf("AcquireLock after Release: %v", err)
+	}
+	l2.Release()
+	if _, err := os.Stat(LockFile("web.cf")); err != nil {
+		t.Errorf("lock file: %v", err)
+	}
+	t.Setenv(PidDirEnv, "/nonexistent-dir")
+	if _, err := AcquireLock("web.cf"); err == nil || err.Error() != "Can not open /nonexistent-dir/ldirectord.web.cf.lock: open /nonexistent-dir/ldirectord.web.cf.lock: no such file or directory" {
+		t.Errorf("AcquireLock in a missing directory: %v", err)
+	}
+}

@@ -32,8 +32,9 @@ type SpawnOptions struct {
 }
 
 // Spawn starts the daemon by re-executing this program (/proc/self/exe) in a new session with stdin,
-// stdout and stderr on /dev/null, then waits until the daemon reports that it is running (Child.Ready)
-// or why it could not start (Child.Fail), or exits. It returns the daemon's process on success; the
+// stdout and stderr on /dev/null, then waits until the daemon reports that it is running (Child.Ready),
+// that another daemon for the config runs (Child.AlreadyRunning: the process has exited then) or why it
+// could not start (Child.Fail), or exits. It returns the daemon's process on success; the
 // caller may Release it. The error is a *ReportedError with the daemon's own message when it reported
 // one.
 func Spawn(o SpawnOptions) (*os.Process, error) {
@@ -73,6 +74,10 @@ func Spawn(o SpawnOptions) (*os.Process, error) {
 	msg := strings.TrimSpace(string(report))
 	switch {
 	case msg == "READY":
+		return cmd.Process, nil
+	case msg == "RUNNING":
+		// Another daemon for the config won the race: nothing to start, as when the pid file names it.
+		cmd.Wait()
 		return cmd.Process, nil
 	case errors.Is(rerr, os.ErrDeadlineExceeded):
 		cmd.Process.Kill()
@@ -135,6 +140,10 @@ func ChildFromEnv() *Child {
 
 // Ready reports that the daemon is running; the starting process then exits 0.
 func (c *Child) Ready() { c.report("READY") }
+
+// AlreadyRunning reports that another daemon for the config holds its lock, so this one exits; the
+// starting process then exits 0, as `start` does when the pid file names a running daemon.
+func (c *Child) AlreadyRunning() { c.report("RUNNING") }
 
 // Fail reports why the daemon could not start; the starting process prints it and exits non-zero.
 func (c *Child) Fail(err error) { c.report("ERROR " + err.Error()) }

@@ -108,6 +108,9 @@ type Options struct {
 	Stderr io.Writer // default os.Stderr; also where file and syslog lines go when those fail
 	// SyslogSocket is the syslog socket path (default /dev/log). A seam for tests.
 	SyslogSocket string
+	// File, when set, is the template of a log file's settings (File's CreateDelay, RetryMax, Report); its
+	// Path and Fallback are set from LogFile and Stderr. A seam for tests.
+	File *File
 }
 
 // Configure points l at the destination o describes, replacing its formatter, output and level. It is
@@ -137,6 +140,9 @@ func Configure(l *logrus.Logger, o Options) error {
 		}
 		if strings.HasPrefix(name, "/") {
 			fw := &File{Path: name, Fallback: o.Stderr}
+			if o.File != nil {
+				fw.CreateDelay, fw.RetryMax, fw.Report = o.File.CreateDelay, o.File.RetryMax, o.File.Report
+			}
 			if err := fw.Check(); err != nil {
 				return err
 			}
@@ -175,4 +181,13 @@ func Close(l *logrus.Logger) {
 	if s, ok := old.(*Syslog); ok {
 		s.Close()
 	}
+}
+
+// Flush waits until the lines l's log file has queued (see File) are written, at most timeout; it reports
+// whether they were. Other outputs write at once.
+func Flush(l *logrus.Logger, timeout time.Duration) bool {
+	if f, ok := l.Out.(*File); ok {
+		return f.Flush(timeout)
+	}
+	return true
 }

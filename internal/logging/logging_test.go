@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,22 +90,106 @@ func TestFileUnwritableGoesToStderr(t *testing.T) {
 		t.Fatalf("New with a missing directory: err = %v, want unable to open logfile: %s: ...", err, path)
 	}
 
-	// A file that disappears later (its directory removed) does not lose the line: it goes to stderr,
-	// bare, as ld_log prints it.
-	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+	// A file that disappears later (its directory removed): see TestFileDirRemoved.
+}
+
+// TestFileDirRemoved: the log directory removed while running. Log calls do not wait (not even
+// CreateDelay, made an hour here), the problem is reported once (stderr and syslog) however many lines
+// and retries follow, the lines are kept in order and written once the directory is back, with a report
+// that it is, and later lines go straight to the file again.
+func TestFileDirRemoved(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	path := filepath.Join(sub, "ldirectord.log")
+	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l, err := New(Options{LogFile: path, CfgName: "x", Stderr: &stderr})
+	var stderr syncBuffer
+	var syslogged []string
+	var mu sync.Mutex
+	toSyslog := func(msg string) { mu.Lock(); syslogged = append(syslogged, msg); mu.Unlock() }
+	l, err := New(Options{LogFile: path, CfgName: "x", Stderr: &stderr,
+		File: &File{CreateDelay: time.Hour, RetryMax: 20 * time.Millisecond, Report: toSyslog}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.RemoveAll(filepath.Join(dir, "sub")); err != nil {
+	l.Info("before")
+	if err := os.RemoveAll(sub); err != nil {
 		t.Fatal(err)
 	}
-	l.Info("Deleted real server: 127.0.0.2:80 (10.9.9.9:80)")
-	if got, want := stderr.String(), "Deleted real server: 127.0.0.2:80 (10.9.9.9:80)\n"; got != want {
-		t.Errorf("stderr = %q, want %q", got, want)
+	// The directory is gone, not just the file: no wait for logrotate (CreateDelay, an hour here).
+	done := make(chan struct{})
+	go func() {
+		for i := range 20 {
+			l.Infof("line %d", i)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("log calls blocked with the log directory removed")
 	}
+	report := "ldirectord: cannot write log file " + path + ": no such file or directory; lines are kept (at most 10000) and written when it can be written again\n"
+	deadline := time.Now().Add(15 * time.Second)
+	for stderr.String() != report {
+		if time.Now().After(deadline) {
+			t.Fatalf("stderr %q, want the report %q", stderr.String(), report)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // several more retries
+	l.Info("line 20")
+	if got := stderr.String(); got != report {
+		t.Errorf("stderr %q: the problem must be reported once", got)
+	}
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !Flush(l, 15*time.Second) {
+		t.Fatal("the queued lines were not written once the directory was back")
+	}
+	l.Info("after")
+	data, _ := os.ReadFile(path)
+	var got []string
+	for _, ln := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		got = append(got, ln[strings.Index(ln, "] ")+2:])
+	}
+	var want []string
+	for i := range 21 {
+		want = append(want, fmt.Sprintf("line %d", i))
+	}
+	want = append(want, "after")
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("log file after the directory came back:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	back := "ldirectord: log file " + path + " can be written again"
+	if got := stderr.String(); got != report+back+"\n" {
+		t.Errorf("stderr %q, want the report and %q", got, back)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(syslogged) != fmt.Sprint([]string{strings.TrimSuffix(report, "\n"), back}) {
+		t.Errorf("syslog got %q", syslogged)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the background writer and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestSupervisedMode(t *testing.T) {

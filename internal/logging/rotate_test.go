@@ -81,8 +81,15 @@ func TestRotateCreate(t *testing.T) {
 	const n = 3000
 	var wg sync.WaitGroup
 	progress := make(chan int, n)
+	// The writer races with each rotation for 50 lines, then waits for it, so that every file gets
+	// lines: Write never waits (a line that finds no file is queued, see File), so a free-running writer
+	// could log everything before the last rotations.
+	rotated := make(chan struct{})
 	wg.Go(func() {
 		for i := range n {
+			if i > 50 && (i-50)%(n/6) == 0 && (i-50)/(n/6) <= 5 {
+				<-rotated
+			}
 			l.Infof("line %d", i)
 			progress <- i
 		}
@@ -92,6 +99,7 @@ func TestRotateCreate(t *testing.T) {
 	rotations := 0
 	for i := range progress {
 		if rotations < 5 && i == (rotations+1)*n/6 {
+			Flush(l, 15*time.Second) // the lines of the last rotation's window go to the file it made
 			rotations++
 			old := fmt.Sprintf("%s.%d", path, rotations)
 			if err := os.Rename(path, old); err != nil {
@@ -104,9 +112,11 @@ func TestRotateCreate(t *testing.T) {
 				t.Fatal(err)
 			}
 			files = append(files, old)
+			rotated <- struct{}{}
 		}
 	}
 	wg.Wait()
+	Flush(l, 15*time.Second) // lines queued while the file was missing (see File)
 	if rotations != 5 {
 		t.Fatalf("%d rotations", rotations)
 	}
@@ -227,6 +237,7 @@ func TestLogrotate(t *testing.T) {
 		<-done
 	}
 	logN(50)
+	Flush(l, 15*time.Second) // lines queued while a file was missing (see File)
 	checkAll(t, next, path+".2.gz", path+".1", path)
 
 	// copytruncate: lines before the run are in the copy, lines after it at the start of the live file.
@@ -237,5 +248,6 @@ func TestLogrotate(t *testing.T) {
 	logN(100)
 	rotate(bytes.Replace(conf, []byte("\tcreate\n"), []byte("\tcopytruncate\n"), 1))
 	logN(100)
+	Flush(l, 15*time.Second)
 	checkAll(t, next, path+".1", path)
 }

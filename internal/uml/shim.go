@@ -40,7 +40,7 @@ func shim() (string, error) {
 		return "", err
 	}
 	src.Close()
-	tmp := so + fmt.Sprintf(".%d.tmp", os.Getpid())
+	tmp := so + fmt.Sprintf(".%d-%s.tmp", os.Getpid(), randHex(4)) // unique: machines boot in parallel
 	out, err := exec.Command("cc", "-shared", "-fPIC", "-O2", "-o", tmp, src.Name(), "-ldl").CombinedOutput()
 	if err != nil {
 		os.Remove(tmp)

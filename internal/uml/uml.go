@@ -61,6 +61,8 @@ type Options struct {
 	Output io.Writer
 	// Kernel is the UML kernel binary; default $LDIRECTORD_UML_KERNEL, else DefaultKernel.
 	Kernel string
+	// KernelArgs are added to the kernel command line (e.g. "eth0=daemon,MAC,unix,SOCKET": see Switch).
+	KernelArgs []string
 }
 
 // Result is what a command run in the guest produced.
@@ -153,9 +155,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	umid := "ldgo-" + randHex(6)
-	cmd := exec.CommandContext(ctx, o.Kernel,
-		"umid="+umid, "mem="+o.Mem, "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "ro",
-		"init="+init, "quiet", "con=null", "con0=fd:0,fd:1")
+	args := []string{"umid=" + umid, "mem=" + o.Mem, "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "ro",
+		"init=" + init, "quiet", "con=null", "con0=fd:0,fd:1"}
+	cmd := exec.CommandContext(ctx, o.Kernel, append(args, o.KernelArgs...)...)
 	cmd.Env = append(os.Environ(), "LD_PRELOAD="+so)
 	cmd.Stdin = nil // /dev/null
 	console := &tailBuffer{max: 64 << 10}

@@ -1,8 +1,11 @@
 package uml
 
 import (
+	"context"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +139,82 @@ func TestKernelHelperFailing(t *testing.T) {
 	RunTestsWith(t, Options{Timeout: time.Minute, Env: []string{"UML_HELPER_FAIL=1"}}, map[string]func(t *testing.T){
 		"fails": func(t *testing.T) { t.Error("deliberate failure in the guest") },
 	})
+}
+
+// TestKernelSwitch boots two kernels on one switch: each reaches the other by IP, and learns the other's
+// MAC address, so the packets went through the switch; the kernels have no other interface but lo.
+func TestKernelSwitch(t *testing.T) {
+	if InGuest() {
+		t.Fatal("runs on the host")
+	}
+	hostIfaces := func() string {
+		ifs, err := net.Interfaces()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, i := range ifs {
+			names = append(names, i.Name)
+		}
+		return strings.Join(names, " ")
+	}
+	before := hostIfaces()
+	o := Options{Timeout: 3 * time.Minute, Mem: "256M"}
+	n := StartNet(t, Node{Name: "a", ID: 1, Options: o}, Node{Name: "b", ID: 2, Options: o})
+	if after := hostIfaces(); after != before {
+		t.Errorf("the host's interfaces changed: %q, before %q", after, before)
+	}
+	a, b := n.Machines[0], n.Machines[1]
+	MustExec(t, a, time.Minute, "ip addr add 10.0.0.1/24 dev eth0 && ip link set eth0 up")
+	MustExec(t, b, time.Minute, "ip addr add 10.0.0.2/24 dev eth0 && ip link set eth0 up")
+	got := MustExec(t, a, time.Minute, `ping -c 1 -W 10 10.0.0.2 >/dev/null && echo reachable; ip neigh show 10.0.0.2 | cut -d" " -f1-5; ip -o link | cut -d: -f2`)
+	want := "reachable\n10.0.0.2 dev eth0 lladdr 02:75:6d:02:00:00\n lo\n eth0\n"
+	if got != want {
+		t.Errorf("a: got\n%s\nwant\n%s", got, want)
+	}
+	got = MustExec(t, b, time.Minute, `ping -c 1 -W 10 10.0.0.1 >/dev/null && echo reachable; ip neigh show 10.0.0.1 | cut -d" " -f1-5; echo result > "$`+OutEnv+`/r"`)
+	want = "reachable\n10.0.0.1 dev eth0 lladdr 02:75:6d:01:00:00\n"
+	if got != want {
+		t.Errorf("b: got\n%s\nwant\n%s", got, want)
+	}
+	if r, err := os.ReadFile(filepath.Join(b.OutDir(), "r")); err != nil || string(r) != "result\n" {
+		t.Errorf("b's output directory: %q, %v; want \"result\\n\"", r, err)
+	}
+	// A script's exit status and its timeout come back as the guest saw them.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if out, code, err := a.Exec(ctx, "echo x; exit 7"); err != nil || out != "x\n" || code != 7 {
+		t.Errorf("Exec exit 7: %q, %d, %v", out, code, err)
+	}
+	if out, code, err := a.Exec(ctx, "sleep 60"); err != nil || code != 124 || !strings.HasPrefix(out, "uml agent: killed after ") {
+		t.Errorf("Exec past its deadline: %q, %d, %v; want 124", out, code, err)
+	}
+	// A killed kernel answers no more.
+	a.Kill()
+	if _, _, err := a.Exec(t.Context(), "true"); err == nil || !strings.HasPrefix(err.Error(), "uml: a is not running: ") {
+		t.Errorf("Exec on a killed machine: %v", err)
+	}
+}
+
+func TestBootErrors(t *testing.T) {
+	sw, err := StartSwitch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	if _, err := sw.Boot(t.Context(), Node{Name: "x", ID: 0}); err == nil || err.Error() != "uml: machine x: ID 0 is not in 1-255" {
+		t.Errorf("Boot with ID 0: %v", err)
+	}
+	// A "kernel" that exits at once fails Boot with the reason, never hangs it.
+	_, err = sw.Boot(t.Context(), Node{Name: "x", ID: 1, Options: Options{Kernel: "/bin/false", Timeout: time.Minute}})
+	const want = "uml: machine x did not start: uml: the kernel did not boot or did not run the command (kernel: exit status 1)"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Boot of a kernel that exits: %v, want %q...", err, want)
+	}
+	if err := sw.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := os.Stat(sw.Socket); !os.IsNotExist(err) {
+		t.Errorf("the switch's socket is left after Close: %v", err)
+	}
 }

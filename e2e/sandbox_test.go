@@ -1,0 +1,49 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+)
+
+// unitCaps is the capability bounding set of the systemd unit examples/ldirectord.service
+// (CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE), in setpriv's words.
+const unitCaps = "-all,+net_admin,+net_raw,+net_bind_service"
+
+// testSandbox and testSandboxNoNetAdmin (run by TestKernelPacemaker's boot) run the daemon with only the
+// capabilities the systemd unit leaves it and with no_new_privs (NoNewPrivileges=yes), as setpriv sets them
+// up: it must program the table, check with HTTP and with ICMP ping (a raw socket: the guest allows no
+// unprivileged ICMP), and clean up on stop. Without CAP_NET_ADMIN the kernel refuses it the IPVS table,
+// which shows the restriction is real.
+
+func sandboxed(t testing.TB, caps string) []string {
+	return append([]string{"setpriv", "--bounding-set=" + caps, "--inh-caps=-all", "--no-new-privs"}, oursImpl.bin(t)...)
+}
+
+func testSandbox(t *testing.T) {
+	setupNet(t)
+	d := newDaemon(t, sandboxed(t, unitCaps), "sandbox.cf", cfg("", "real=10.1.0.2:8080 masq")+`
+virtual=10.9.9.10:80
+	real=10.1.0.3:8080 masq
+	checktype=ping
+	scheduler=rr
+`)
+	d.mustRun("start")
+	waitTable(t, 15*time.Second,
+		"TCP 10.9.9.9:80 wrr", "-> 10.1.0.2:8080 Masq 1",
+		"TCP 10.9.9.10:80 rr", "-> 10.1.0.3:8080 Masq 1")
+	if code, out := d.run("status"); code != 0 {
+		t.Errorf("status: exit %d %q", code, out)
+	}
+	d.mustRun("stop")
+	waitTable(t, 5*time.Second)
+	waitLog(t, time.Second, "Linux Director Daemon terminated on signal: TERM")
+}
+
+func testSandboxNoNetAdmin(t *testing.T) {
+	setupNet(t)
+	d := newDaemon(t, sandboxed(t, "-all,+net_raw,+net_bind_service"), "nocap.cf", cfg("", "real=10.1.0.2:8080 masq"))
+	// The daemon starts (it retries the kernel table), but the kernel refuses it everything.
+	d.run("start")
+	waitLog(t, 10*time.Second, "Could not read the IPVS table: list services: operation not permitted")
+	holdTable(t, 2*time.Second)
+}
