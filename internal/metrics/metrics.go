@@ -37,7 +37,8 @@ const ScrapeTimeout = 5 * time.Second
 
 // Source is what a scrape reads: the supervisor's state and the kernel table.
 type Source struct {
-	// State returns the supervisor's current state (supervisor.Supervisor.Snapshot).
+	// State returns the supervisor's current state (supervisor.Supervisor.Snapshot); nil exports no per-real
+	// state.
 	State func() supervisor.Snapshot
 	// Table reads the kernel table; nil exports no kernel weights or counters.
 	Table func(ctx context.Context) (ipvsctl.Table, error)

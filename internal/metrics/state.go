@@ -60,7 +60,10 @@ type stateCollector struct{ src Source }
 func (c *stateCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	snap := c.src.State()
+	var snap supervisor.Snapshot
+	if c.src.State != nil {
+		snap = c.src.State()
+	}
 	now := c.src.Now()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
