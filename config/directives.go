@@ -161,6 +161,13 @@ var directives = map[string]directiveSpec{
 		p.st.maintdirLn = d.ln
 		return "", true
 	}),
+	"metrics": globalOnly(func(p *parser, d *dline) (string, bool) {
+		addr, msg := metricsAddr(d.val)
+		if msg == "" {
+			p.cfg.Metrics = addr
+		}
+		return msg, true
+	}),
 	"timeout": globalOnly(func(p *parser, d *dline) (string, bool) {
 		return "timeout directive deprecated in favour of checktimeout and negotiatetimeout", true
 	}),

@@ -7,12 +7,13 @@ import (
 )
 
 // TestDirectiveTable: the table holds exactly the directives of reference §3.2 (global) and §3.4 (per
-// virtual), plus the extension successcount at both levels, each at the levels the reference gives it.
+// virtual), plus the extensions successcount at both levels and metrics globally, each at the levels the
+// reference gives it.
 func TestDirectiveTable(t *testing.T) {
 	global := strings.Fields(`checktimeout negotiatetimeout connecttimeout timeout checkinterval checkcount
 		failurecount successcount fallback fallback6 fallbackcommand autoreload callback logfile execute fork
 		quiescent readdquiescent emailalert emailalertfreq emailalertstatus emailalertfrom smtp cleanstop
-		maintenancedir`) // supervised has its own reader (a bare `supervised` has no '=')
+		maintenancedir metrics`) // supervised has its own reader (a bare `supervised` has no '=')
 	virtual := strings.Fields(`real real6 fallback fallback6 fallbackcommand request receive checktype
 		checkcommand checktimeout negotiatetimeout connecttimeout checkcount failurecount successcount
 		checkinterval checkport login passwd database secret load scheduler persistent netmask schedflags

@@ -34,6 +34,9 @@ func Dump(c *Config) []byte {
 	if c.MaintenanceDir != "" {
 		w("maintenancedir=%s", c.MaintenanceDir)
 	}
+	if c.Metrics != "" {
+		w("metrics=%s", metricsText(c.Metrics))
+	}
 	// A value inherited from a global line may not be writable in a virtual section (a '#' there starts a
 	// comment); such a value is written as the global line it came from.
 	globalFB, globalEA := "", ""

@@ -24,6 +24,12 @@ var invalidConfigs = []struct {
 }{
 	// Globals.
 	{name: "unknown global", src: "foo=bar\n", want: []string{`t.cf:1: Unknown command "foo=bar"`}},
+	{name: "metrics port zero", src: "metrics=0\n", want: []string{"t.cf:1: invalid metrics port: must be 1-65535"}},
+	{name: "metrics port too big", src: "metrics=127.0.0.1:65536\n", want: []string{"t.cf:1: invalid metrics port: must be 1-65535"}},
+	{name: "metrics no port", src: "metrics=127.0.0.1:\n", want: []string{"t.cf:1: invalid metrics port: must be 1-65535"}},
+	{name: "metrics host name", src: "metrics=localhost:9523\n", want: []string{"t.cf:1: invalid metrics address: must be [ADDR:]PORT (ADDR an IPv4 address, [IPv6] or *)"}},
+	{name: "metrics IPv6 without brackets", src: "metrics=::1:9523\n", want: []string{"t.cf:1: invalid metrics address: must be [ADDR:]PORT (ADDR an IPv4 address, [IPv6] or *)"}},
+	{name: "metrics IPv4 in brackets", src: "metrics=[10.0.0.1]:9523\n", want: []string{"t.cf:1: invalid metrics address: must be [ADDR:]PORT (ADDR an IPv4 address, [IPv6] or *)"}},
 	{name: "global checktimeout zero", src: "checktimeout=0\n", want: []string{"t.cf:1: invalid check timeout value"}},
 	{name: "global checktimeout 00", src: "checktimeout=00\n", want: []string{"t.cf:1: invalid check timeout value"}},
 	{name: "global checktimeout no digits", src: "checktimeout=abc\n", want: []string{"t.cf:1: invalid check timeout value"}},

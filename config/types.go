@@ -142,6 +142,9 @@ type Config struct {
 	ReaddQuiescent bool
 	EmailAlertFrom string
 	MaintenanceDir string
+	// Metrics is the address metrics= serves Prometheus metrics on, as net.Listen takes it
+	// ("127.0.0.1:9523", "[::1]:9523", ":9523" for every address); "" when off (the default).
+	Metrics string
 
 	// Virtuals in config order.
 	Virtuals []*Virtual

@@ -413,6 +413,13 @@ func fromIPVSService(s *ipvs.Service) (Service, error) {
 	if svc.Family == IPv4 {
 		svc.Netmask = swapNetworkOrder(svc.Netmask)
 	}
+	svc.Stats = Stats{
+		Conns:    uint64(s.Stats.Connections),
+		InPkts:   uint64(s.Stats.PacketsIn),
+		OutPkts:  uint64(s.Stats.PacketsOut),
+		InBytes:  s.Stats.BytesIn,
+		OutBytes: s.Stats.BytesOut,
+	}
 	return canonical(svc), nil
 }
 

@@ -82,6 +82,9 @@ type Service struct {
 	// Netmask is the persistence netmask: for IPv4 the mask as a big-endian integer (255.255.255.0 is
 	// 0xffffff00), for IPv6 the prefix length.
 	Netmask uint32
+	// Stats are the service's observed counters when read from the kernel (the active and inactive
+	// connection counts are per destination and stay zero here). Diff ignores them.
+	Stats Stats
 }
 
 // Forward is a destination's forwarding method.
@@ -128,7 +131,7 @@ type Destination struct {
 	Stats   Stats
 }
 
-// Stats are a destination's observed connection counters.
+// Stats are a destination's or a service's observed counters.
 type Stats struct {
 	ActiveConns   uint32
 	InactiveConns uint32

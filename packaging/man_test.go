@@ -73,10 +73,8 @@ func TestManPageDirectives(t *testing.T) {
 			t.Errorf("directive %s is not documented in docs/ldirectord.8 (an item .TP, .BI %s= ...)", d, d)
 		}
 	}
-	// metrics=[ADDR:]PORT is parsed by the metrics branch, which the integrator merges with this one.
-	pending := map[string]bool{"metrics": true}
 	for d := range documented {
-		if !slices.Contains(known, d) && !pending[d] {
+		if !slices.Contains(known, d) {
 			t.Errorf("docs/ldirectord.8 documents %s, which the parser does not know", d)
 		}
 	}

@@ -138,6 +138,9 @@ func (s *Supervisor) requestLoad(r loadReq) {
 // reloadDone installs a loaded config (owner goroutine), answers whoever waits, tells Options.Reloaded and
 // queues the callbacks of the changes that asked for the load.
 func (s *Supervisor) reloadDone(ctx context.Context, res loadResult) {
+	if s.opts.Observer != nil && (res.ch != nil || res.err != nil) {
+		s.opts.Observer.Reloaded(res.err)
+	}
 	if res.ch != nil {
 		s.reload(ctx, res.ch)
 		if s.opts.Reloaded != nil {

@@ -147,7 +147,7 @@ func (s *Supervisor) apply(ctx context.Context, ops []ipvsctl.Op) {
 			continue
 		}
 		key := op.String()
-		if err := ipvsctl.Apply(ctx, s.opts.Client, []ipvsctl.Op{op}); err != nil {
+		if err := s.kernelOp(ctx, op); err != nil {
 			if op.Kind == ipvsctl.OpAddService || op.Kind == ipvsctl.OpUpdateService {
 				failed[id] = true
 			}
@@ -160,6 +160,15 @@ func (s *Supervisor) apply(ctx context.Context, ops []ipvsctl.Op) {
 		s.logOp(op)
 		s.record(op)
 	}
+}
+
+// kernelOp runs one operation on the kernel table and tells the observer how it went.
+func (s *Supervisor) kernelOp(ctx context.Context, op ipvsctl.Op) error {
+	err := ipvsctl.Apply(ctx, s.opts.Client, []ipvsctl.Op{op})
+	if s.opts.Observer != nil {
+		s.opts.Observer.KernelOp(op.Kind, err)
+	}
+	return err
 }
 
 // record updates the cached kernel table after a successful operation.
@@ -206,7 +215,7 @@ func (s *Supervisor) cleanStop(ctx context.Context) {
 				continue
 			}
 			op := ipvsctl.Op{Kind: ipvsctl.OpDeleteDestination, Service: vs.Service, Destination: vs.Destinations[did]}
-			if err := ipvsctl.Apply(ctx, s.opts.Client, []ipvsctl.Op{op}); err != nil {
+			if err := s.kernelOp(ctx, op); err != nil {
 				s.log.Errorf("IPVS: %v", err)
 				continue
 			}
@@ -216,7 +225,7 @@ func (s *Supervisor) cleanStop(ctx context.Context) {
 			s.alert(v, msg)
 		}
 		op := ipvsctl.Op{Kind: ipvsctl.OpDeleteService, Service: vs.Service}
-		if err := ipvsctl.Apply(ctx, s.opts.Client, []ipvsctl.Op{op}); err != nil {
+		if err := s.kernelOp(ctx, op); err != nil {
 			s.log.Errorf("IPVS: %v", err)
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -151,6 +152,10 @@ func (s *Supervisor) handle(ev event, dirty map[*config.Virtual]bool) {
 	u.setState(ev.state)
 	for _, m := range *u.members.Load() {
 		dirty[m.v] = true
+		if s.opts.Observer != nil && ev.state != Unknown {
+			proto, _, _ := strings.Cut(m.v.ID(), ":")
+			s.opts.Observer.Transition(m.v.String(), proto, realText(m.r), ev.state == Up)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ldirectord-go/ldirectord/config"
+	"github.com/ldirectord-go/ldirectord/ipvsctl"
 )
 
 // Snapshot is the supervisor's state at one moment, for `status` and tests.
@@ -19,6 +20,8 @@ type Snapshot struct {
 type VirtualState struct {
 	Virtual string // ldirectord's form: IP:PORT, [IP6]:PORT or the fwmark
 	ID      string // tcp:IP:PORT, udp:..., fwm:N, fwm6:N
+	// Service is the virtual's identity in the kernel table.
+	Service ipvsctl.ServiceID
 	// FallbackActive says the fallback server is in the kernel table.
 	FallbackActive bool
 	Reals          []RealState
@@ -26,8 +29,10 @@ type VirtualState struct {
 
 // RealState is one real server of a virtual.
 type RealState struct {
-	Real      string // RIP:RPORT as configured
-	Weight    int    // configured weight
+	Real string // RIP:RPORT as configured
+	// Dest is the real's identity in the kernel table (the port is the virtual's for fwmark and gate).
+	Dest      ipvsctl.DestinationID
+	Weight    int // configured weight
 	Health    Health
 	FailCount int       // consecutive failures (ldirectord's failcount)
 	LastCheck time.Time // zero before the first check
@@ -63,13 +68,13 @@ func (v *view) snapshot() Snapshot {
 	snap := Snapshot{Phase: v.phase}
 	for _, vv := range v.virtuals {
 		id := serviceID(vv)
-		vs := VirtualState{Virtual: vv.String(), ID: vv.ID()}
+		vs := VirtualState{Virtual: vv.String(), ID: vv.ID(), Service: id}
 		h := v.table[id]
 		if h != nil && vv.Fallback != nil && vv.Fallback.Addr.IsValid() {
 			_, vs.FallbackActive = h.Destinations[fallbackDest(vv)]
 		}
 		for _, r := range vv.Reals {
-			rs := RealState{Real: realText(r), Weight: r.Weight, Health: Unknown}
+			rs := RealState{Real: realText(r), Dest: realDest(vv, r), Weight: r.Weight, Health: Unknown}
 			if u := v.byReal[r]; u != nil {
 				rs.Health = u.shownState()
 				u.mu.Lock()

@@ -33,6 +33,21 @@ type Alerter interface {
 	Alert(v *config.Virtual, phase config.AlertStatus, msg string)
 }
 
+// Observer is told what the daemon does, for metrics. Checked is called by the check loops, the rest on the
+// owner goroutine; no method may block.
+type Observer interface {
+	// Checked reports one check of the given kind (service= of a negotiate check, else the checktype),
+	// how long it ran and its result.
+	Checked(check string, d time.Duration, err error)
+	// Transition reports that a real of a virtual (ldirectord's forms, and the protocol: tcp, udp, sctp,
+	// fwm or fwm6) became up or down.
+	Transition(virtual, protocol, real string, up bool)
+	// KernelOp reports one kernel table operation and its outcome.
+	KernelOp(kind ipvsctl.OpKind, err error)
+	// Reloaded reports a config reload: nil when the new config is in force, else why the old one stays.
+	Reloaded(err error)
+}
+
 // Options are the supervisor's collaborators and settings. Client and Log are required; the rest have
 // production defaults (the Default* constants).
 type Options struct {
@@ -48,6 +63,8 @@ type Options struct {
 	Reloaded func(cfg *config.Config)
 	// Alert may be nil.
 	Alert Alerter
+	// Observer, when set, is told of checks, health changes, kernel operations and reloads (metrics).
+	Observer Observer
 	// Hostname is this host's name, for the alerter's use.
 	Hostname string
 

@@ -17,6 +17,7 @@ import (
 	"github.com/ldirectord-go/ldirectord/internal/alert"
 	"github.com/ldirectord-go/ldirectord/internal/command"
 	"github.com/ldirectord-go/ldirectord/internal/daemon"
+	"github.com/ldirectord-go/ldirectord/internal/metrics"
 	"github.com/ldirectord-go/ldirectord/ipvsctl"
 	"github.com/ldirectord-go/ldirectord/supervisor"
 )
@@ -124,13 +125,25 @@ func (a *app) serve(cfg *config.Config) int {
 	}
 	mailer := alert.New(alert.Options{Log: a.log, From: cfg.EmailAlertFrom})
 	d := &running{a: a, mailer: mailer, abs: abs, execute: cfg.Execute, wake: make(chan struct{}, 1)}
+	var state func() supervisor.Snapshot
+	met := metrics.New(programVersion(), metrics.Source{
+		State: func() supervisor.Snapshot { return state() },
+		Table: func(ctx context.Context) (ipvsctl.Table, error) { return ipvsctl.ReadTable(ctx, client) },
+	})
+	d.metrics = &metricsServer{m: met, log: a.log}
 	sup, err := newRunner(cfg, supervisor.Options{
 		Client: client, Log: a.log, Load: d.load, Reloaded: d.reloaded, Alert: mailer, Hostname: hostname,
-		ResyncInterval: a.resyncFromEnv(),
+		ResyncInterval: a.resyncFromEnv(), Observer: met,
 	})
 	if err != nil {
 		return fail(err.Error(), "Initialisation Error", 1)
 	}
+	state = func() supervisor.Snapshot { return supervisor.Snapshot{} }
+	if s, ok := sup.(interface{ Snapshot() supervisor.Snapshot }); ok {
+		state = s.Snapshot
+	}
+	d.metrics.set(cfg.Metrics)
+	defer d.metrics.close()
 
 	alertCtx, stopAlerts := context.WithCancel(context.Background())
 	defer stopAlerts()
@@ -229,6 +242,8 @@ type running struct {
 
 	// execute is the list of execute= instances started (follow's, once serve has started it).
 	execute []string
+	// metrics serves metrics= and follows it across reloads.
+	metrics *metricsServer
 
 	mu   sync.Mutex
 	next *config.Config // the config last installed that follow has not acted on yet
@@ -250,6 +265,7 @@ func (d *running) load() (*config.Config, error) {
 // reloaded is the supervisor's Options.Reloaded, called for every config a reload installs (SIGHUP or
 // autoreload). It must not block: it leaves cfg for follow.
 func (d *running) reloaded(cfg *config.Config) {
+	d.metrics.follow(cfg.Metrics)
 	d.mu.Lock()
 	d.next = cfg
 	d.mu.Unlock()
