@@ -118,9 +118,9 @@ func TestLocalCause(t *testing.T) {
 		{nil, ""},
 	}
 	for _, c := range cases {
-		cause, ok := localCause(c.err)
+		cause, ok := LocalCause(c.err)
 		if cause != c.cause || ok != (c.cause != "") {
-			t.Errorf("localCause(%v) = %q, %v; want %q", c.err, cause, ok, c.cause)
+			t.Errorf("LocalCause(%v) = %q, %v; want %q", c.err, cause, ok, c.cause)
 		}
 	}
 }

@@ -14,10 +14,10 @@ import (
 // health must not change.
 var localErrnos = []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL}
 
-// localCause says whether err is the director's own failure rather than the real server's, and names
+// LocalCause says whether err is the director's own failure rather than the real server's, and names
 // the cause for the log ("too many open files"). Checker errors wrap the syscall error, so errors.Is
 // sees through the checker's message.
-func localCause(err error) (cause string, ok bool) {
+func LocalCause(err error) (cause string, ok bool) {
 	if err == nil {
 		return "", false
 	}

@@ -121,6 +121,7 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time) 
 			err = &localError{cause: "timed out while this director was overloaded", err: err}
 		}
 	}
+	s.observeCheck(u, time.Since(started), err)
 	s.verdict(ctx, u, ms, err, false)
 }
 
@@ -130,7 +131,7 @@ func (s *Supervisor) verdict(ctx context.Context, u *unit, ms []member, err erro
 		return
 	}
 	now := s.opts.Now()
-	if cause, ok := localCause(err); ok {
+	if cause, ok := LocalCause(err); ok {
 		u.mu.Lock()
 		if u.noVerdict == "" {
 			u.noVerdictAt = now

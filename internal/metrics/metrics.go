@@ -186,15 +186,10 @@ func opName(k ipvsctl.OpKind) string {
 	return "unknown"
 }
 
-// localErrnos are the errors by which the director, not the real server, failed a check.
-var localErrnos = []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL}
-
 // Reason classifies a check failure for ldirectord_check_failures_total.
 func Reason(err error) string {
-	for _, e := range localErrnos {
-		if errors.Is(err, e) {
-			return ReasonLocal
-		}
+	if _, local := supervisor.LocalCause(err); local {
+		return ReasonLocal
 	}
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):

@@ -56,11 +56,11 @@ func testSource(tableErr error) Source {
 	r3 := ipvsctl.DestinationID{Addr: netip.MustParseAddr("192.168.6.4"), Port: 80}
 	fb := ipvsctl.DestinationID{Addr: netip.MustParseAddr("127.0.0.1"), Port: 53}
 	d1 := ipvsctl.DestinationID{Addr: netip.MustParseAddr("192.168.6.5"), Port: 53}
-	snap := supervisor.Snapshot{Phase: config.StatusRunning, Virtuals: []supervisor.VirtualState{
+	snap := supervisor.Snapshot{Phase: config.StatusRunning, Lag: 2500 * time.Millisecond, Virtuals: []supervisor.VirtualState{
 		{Virtual: "192.168.6.240:80", ID: "tcp:192.168.6.240:80", Service: web, Reals: []supervisor.RealState{
 			{Real: "192.168.6.2:80", Dest: r1, Weight: 2, Health: supervisor.Up, LastCheck: t0.Add(-1500 * time.Millisecond), Since: t0.Add(-time.Hour), InTable: true},
 			{Real: "192.168.6.3:80", Dest: r2, Weight: 1, Health: supervisor.Down, FailCount: 3, LastCheck: t0.Add(-2 * time.Second), LastError: "GET http://192.168.6.3:80/: connection refused", InTable: true},
-			{Real: "192.168.6.4:80", Dest: r3, Weight: 1, Health: supervisor.Unknown},
+			{Real: "192.168.6.4:80", Dest: r3, Weight: 1, Health: supervisor.Unknown, NoVerdict: "too many open files", NoVerdictSince: t0},
 		}},
 		{Virtual: "192.168.6.240:53", ID: "udp:192.168.6.240:53", Service: dns, FallbackActive: true, Reals: []supervisor.RealState{
 			{Real: "192.168.6.5:53", Dest: d1, Weight: 1, Health: supervisor.Down, FailCount: 1, LastCheck: t0.Add(-time.Second)},
@@ -165,6 +165,7 @@ ldirectord_check_duration_seconds_count{check="ping"} 1
 ldirectord_check_failures_total{reason="local_error"} 1
 ldirectord_check_failures_total{reason="refused"} 1
 ldirectord_check_failures_total{reason="timeout"} 1
+ldirectord_check_lag_seconds 2.5
 ldirectord_config_last_reload_successful 0
 ldirectord_config_reloads_total{result="failure"} 1
 ldirectord_config_reloads_total{result="success"} 1
@@ -211,6 +212,10 @@ ldirectord_real_in_table{protocol="udp",real="192.168.6.5:53",virtual="192.168.6
 ldirectord_real_seconds_since_last_check{protocol="tcp",real="192.168.6.2:80",virtual="192.168.6.240:80"} 1.5
 ldirectord_real_seconds_since_last_check{protocol="tcp",real="192.168.6.3:80",virtual="192.168.6.240:80"} 2
 ldirectord_real_seconds_since_last_check{protocol="udp",real="192.168.6.5:53",virtual="192.168.6.240:53"} 1
+ldirectord_real_stale{protocol="tcp",real="192.168.6.2:80",virtual="192.168.6.240:80"} 0
+ldirectord_real_stale{protocol="tcp",real="192.168.6.3:80",virtual="192.168.6.240:80"} 0
+ldirectord_real_stale{protocol="tcp",real="192.168.6.4:80",virtual="192.168.6.240:80"} 1
+ldirectord_real_stale{protocol="udp",real="192.168.6.5:53",virtual="192.168.6.240:53"} 0
 ldirectord_real_transitions_total{protocol="tcp",real="192.168.6.3:80",to="down",virtual="192.168.6.240:80"} 2
 ldirectord_real_transitions_total{protocol="tcp",real="192.168.6.3:80",to="up",virtual="192.168.6.240:80"} 1
 ldirectord_real_up{protocol="tcp",real="192.168.6.2:80",virtual="192.168.6.240:80"} 1

@@ -33,6 +33,10 @@ var (
 		"How many real servers of the virtual service are up.", virtualLabels, nil)
 	descReals = prometheus.NewDesc("ldirectord_virtual_reals",
 		"How many real servers the virtual service has in the configuration.", virtualLabels, nil)
+	descLag = prometheus.NewDesc("ldirectord_check_lag_seconds",
+		"How far the checks run behind their checkinterval, daemon-wide (0 when every check starts on time).", nil, nil)
+	descRealNoVerdict = prometheus.NewDesc("ldirectord_real_stale",
+		"1 while the real server has no fresh verdict because the director could not run its check (it keeps its last health), else 0.", realLabels, nil)
 	descStarting = prometheus.NewDesc("ldirectord_starting",
 		"1 while the daemon is starting (not every real has had its first check), else 0.", nil, nil)
 	descScrapeError = prometheus.NewDesc("ldirectord_kernel_table_read_errors",
@@ -72,6 +76,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	gauge(descStarting, boolValue(snap.Phase == config.StatusStarting))
+	gauge(descLag, snap.Lag.Seconds())
 
 	var table ipvsctl.Table
 	if c.src.Table != nil {
@@ -107,6 +112,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descRealConfigWeight, float64(r.Weight), l...)
 			gauge(descRealInTable, boolValue(r.InTable), l...)
 			gauge(descRealFailures, float64(r.FailCount), l...)
+			gauge(descRealNoVerdict, boolValue(r.NoVerdict != ""), l...)
 			if !r.LastCheck.IsZero() {
 				gauge(descRealSinceCheck, max(0, now.Sub(r.LastCheck).Seconds()), l...)
 			}
