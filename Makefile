@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/ldirectord
 
-.PHONY: all build deps test unit e2e bench fuzz demo check clean
+.PHONY: all build deps test unit e2e bench fuzz demo check clean compare
 
 all: build
 
@@ -32,6 +32,11 @@ bench:
 	$(GO) test -timeout 30m -run '^$$' -bench 'KernelApply' -benchtime=1x ./ipvsctl/
 	$(GO) test -run '^$$' -bench 'Start200|10kHTTP' -benchtime=1x ./supervisor/
 	$(GO) test -run '^$$' -bench 'Reload10k' -benchtime=30x ./supervisor/
+
+# Side by side with keepalived in user-mode Linux: 1,000 HTTP reals, a quarter hanging (docs/benchmarks.md,
+# "Side by side with keepalived"). LDIRECTORD=/path/to/ldirectord compares another build than this tree's.
+compare: deps
+	COMPARE_LDIRECTORD=$(LDIRECTORD) $(GO) test -count=1 -timeout 15m -run TestKernelCompare -v ./e2e/compare/
 
 demo: build
 	$(GO) run ./examples/demo -bin $(BIN)

@@ -1,0 +1,576 @@
+package compare
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ldirectord-go/ldirectord/config"
+	"github.com/ldirectord-go/ldirectord/internal/keepalived"
+	"github.com/ldirectord-go/ldirectord/internal/uml"
+)
+
+const (
+	// binEnv is the path of the ldirectord binary to compare. On the host it may name any build (e.g.
+	// another branch's); unset, the host builds ./cmd/ldirectord. The guest gets a copy it can see.
+	binEnv = "COMPARE_LDIRECTORD"
+	// limitEnv bounds the wait for convergence (a Go duration, default 60s): a daemon that does not get
+	// every healthy real into the table by then fails the test.
+	limitEnv = "COMPARE_CONVERGE_LIMIT"
+	workDir  = "/tmp/compare"
+)
+
+// TestKernelCompare boots user-mode Linux (one CPU) and runs the scenario of backend_test.go against this
+// ldirectord and then against keepalived (configured by keepalived.Conf from the same ldirectord.cf), one
+// after the other on the same kernel and the same backends. It fails when a daemon does not converge, does
+// not detect the new failure, ever removes a healthy real or ever adds a hanging one; the times, CPU and RSS
+// are printed (timed targets are not asserted here: UML on a shared host is too noisy for that).
+func TestKernelCompare(t *testing.T) {
+	o := uml.DefaultTestOptions()
+	o.Modules = append(o.Modules, "veth")
+	o.Timeout = 5 * time.Minute
+	if !uml.InGuest() {
+		o.Env = append(o.Env, binEnv+"="+hostBinary(t))
+		if l := os.Getenv(limitEnv); l != "" {
+			o.Env = append(o.Env, limitEnv+"="+l)
+		}
+	}
+	uml.RunTestsWith(t, o, map[string]func(t *testing.T){"SideBySide": testSideBySide})
+}
+
+// hostBinary returns an ldirectord binary where the guest can see it (the guest has its own /tmp): a copy
+// of $COMPARE_LDIRECTORD, or a build of ./cmd/ldirectord.
+func hostBinary(t *testing.T) string {
+	t.Helper()
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = filepath.Join(dir, "ldirectord-compare")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "ldirectord")
+	if src := os.Getenv(binEnv); src != "" {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatalf("%s: %v", binEnv, err)
+		}
+		if err := os.WriteFile(out+".tmp", b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(out+".tmp", out); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("comparing %s", src)
+		return out
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	if b, err := exec.Command(goTool, "build", "-o", out, "../../cmd/ldirectord").CombinedOutput(); err != nil {
+		t.Fatalf("build ldirectord: %v: %s", err, b)
+	}
+	return out
+}
+
+// scenarioConfig is the ldirectord.cf of the scenario; keepalived gets keepalived.Conf of it.
+func scenarioConfig() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "logfile=%q\ncheckinterval=1\nnegotiatetimeout=2\nquiescent=no\n", filepath.Join(workDir, "ldirectord.log"))
+	rs := reals()
+	for v := range nVirtuals {
+		fmt.Fprintf(&b, "\nvirtual=%s\n\tservice=http\n\trequest=\"/\"\n\treceive=\"ok\"\n\tscheduler=wrr\n", real{vip: v}.virtual())
+		for _, r := range rs {
+			if r.vip == v {
+				fmt.Fprintf(&b, "\treal=%s masq\n", r.addr())
+			}
+		}
+	}
+	return b.String()
+}
+
+// result is what one daemon did in the scenario.
+type result struct {
+	name     string
+	converge time.Duration // until every healthy real was in the table; 0: not within the limit
+	detect   time.Duration // from the victim hanging to it leaving the table; 0: not within 20 s
+	cores    float64       // CPU of the daemon's processes over 10 s of steady state
+	rssMB    float64       // their summed VmRSS at the end of that window
+	pssMB    float64       // their summed Pss (shared pages divided among the processes sharing them)
+	pids     int
+}
+
+func testSideBySide(t *testing.T) {
+	limit := 60 * time.Second
+	if l := os.Getenv(limitEnv); l != "" {
+		d, err := time.ParseDuration(l)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", limitEnv, l, err)
+		}
+		limit = d
+	}
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bk := startNetwork(t)
+	cfText := scenarioConfig()
+	cfPath := filepath.Join(workDir, "compare.cf")
+	if err := os.WriteFile(cfPath, []byte(cfText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(cfPath, []byte(cfText))
+	if err != nil {
+		t.Fatalf("the scenario's ldirectord.cf: %v", err)
+	}
+	kaText, err := keepalived.Conf(cfg)
+	if err != nil {
+		t.Fatalf("keepalived.Conf: %v", err)
+	}
+	kaPath := filepath.Join(workDir, "keepalived.conf")
+	if err := os.WriteFile(kaPath, []byte(kaText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var results []result
+	for _, d := range []daemonUnderTest{ours(cfPath), keepalivedDaemon(kaPath)} {
+		t.Run(d.name, func(t *testing.T) {
+			results = append(results, runScenario(t, d, bk, limit))
+		})
+	}
+	healthy := 0
+	for _, r := range reals() {
+		if !r.hangs() {
+			healthy++
+		}
+	}
+	t.Logf("compare: %d HTTP reals over %d virtuals, %d hanging, checkinterval 1, negotiatetimeout 2, user-mode Linux (1 CPU)",
+		len(reals()), nVirtuals, len(reals())-healthy)
+	t.Logf("compare: %-24s %12s %12s %12s %10s %10s", "daemon", "converge s", "detect s", "CPU cores", "RSS MB", "PSS MB")
+	for _, r := range results {
+		t.Logf("compare: %-24s %12s %12s %12.3f %10.1f %10.1f", r.name, secs(r.converge), secs(r.detect), r.cores, r.rssMB, r.pssMB)
+	}
+}
+
+func secs(d time.Duration) string {
+	if d == 0 {
+		return "never"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', 2, 64)
+}
+
+// daemonUnderTest starts a daemon (returning the pid whose process tree is measured) and stops it.
+type daemonUnderTest struct {
+	name  string
+	start func(t *testing.T) int
+	stop  func(t *testing.T)
+	log   func() string
+}
+
+// ours is this ldirectord, started and stopped through its command line like the Perl one.
+func ours(cf string) daemonUnderTest {
+	bin := os.Getenv(binEnv)
+	logPath := filepath.Join(workDir, "ldirectord.log")
+	run := func(t *testing.T, cmd string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, bin, cf, cmd).CombinedOutput(); err != nil {
+			t.Errorf("ldirectord %s: %v: %s", cmd, err, out)
+		}
+	}
+	return daemonUnderTest{
+		name: "ldirectord (this)",
+		start: func(t *testing.T) int {
+			if bin == "" {
+				t.Fatalf("%s is not set: the host side passes the binary", binEnv)
+			}
+			run(t, "start")
+			b, err := os.ReadFile("/var/run/ldirectord." + filepath.Base(cf) + ".pid")
+			if err != nil {
+				t.Fatalf("ldirectord started without a pid file: %v", err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil {
+				t.Fatalf("pid file: %v", err)
+			}
+			return pid
+		},
+		stop: func(t *testing.T) { run(t, "stop") },
+		log: func() string {
+			b, _ := os.ReadFile(logPath)
+			return string(b)
+		},
+	}
+}
+
+// keepalivedDaemon is Debian's keepalived, health-checker subsystem only, in the foreground.
+func keepalivedDaemon(conf string) daemonUnderTest {
+	logPath := filepath.Join(workDir, "keepalived.log")
+	var cmd *exec.Cmd
+	return daemonUnderTest{
+		name: "keepalived " + keepalivedVersion(),
+		start: func(t *testing.T) int {
+			lf, err := os.Create(logPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lf.Close()
+			cmd = exec.Command("keepalived", "--dont-fork", "--check", "--log-console", "--log-detail", "--no-syslog",
+				"--use-file", conf, "--pid", filepath.Join(workDir, "keepalived.pid"),
+				"--checkers_pid", filepath.Join(workDir, "keepalived-checkers.pid"))
+			cmd.Stdout, cmd.Stderr = lf, lf
+			if err := cmd.Start(); err != nil {
+				t.Fatalf("keepalived (Debian package keepalived, scripts/deps/compare.txt): %v", err)
+			}
+			return cmd.Process.Pid
+		},
+		stop: func(t *testing.T) {
+			if cmd == nil || cmd.Process == nil {
+				return
+			}
+			cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Errorf("keepalived did not stop within 20 s of SIGTERM")
+				cmd.Process.Kill()
+				<-done
+			}
+		},
+		log: func() string {
+			b, _ := os.ReadFile(logPath)
+			return string(b)
+		},
+	}
+}
+
+func keepalivedVersion() string {
+	out, _ := exec.Command("keepalived", "--version").CombinedOutput()
+	if f := strings.Fields(string(out)); len(f) >= 2 {
+		return f[1]
+	}
+	return "(version unknown)"
+}
+
+// backend is the process serving every real, in netns "rs".
+type backend struct{ cmd *exec.Cmd }
+
+// hangVictim makes the victim start hanging (true) or answer again (false).
+func (b *backend) hangVictim(t *testing.T, hang bool) {
+	sig := syscall.SIGUSR2
+	if hang {
+		sig = syscall.SIGUSR1
+	}
+	if err := b.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal the backend: %v", err)
+	}
+}
+
+// startNetwork builds netns "rs" behind a veth pair (the director's side 10.2.255.254/16, the reals'
+// addresses 10.2.0.1-100 on the other) and starts the backend process there.
+func startNetwork(t *testing.T) *backend {
+	t.Helper()
+	var batch strings.Builder
+	for i := 1; i <= nIPs; i++ {
+		fmt.Fprintf(&batch, "addr add 10.2.0.%d/16 dev r0\n", i)
+	}
+	script := `
+set -e
+mkdir -p /run/netns
+ip netns add rs
+ip link add r0 type veth peer name d1
+ip link set r0 netns rs
+ip addr add 10.2.255.254/16 dev d1
+ip link set d1 up
+ip -n rs link set r0 up
+ip -n rs link set lo up
+ip -n rs -batch -
+`
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Stdin = strings.NewReader(batch.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("guest network: %v: %s", err, out)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := exec.Command("ip", "netns", "exec", "rs", self)
+	bc.Env = append(os.Environ(), backendEnv+"=1")
+	bc.Stderr = os.Stderr
+	stdout, err := bc.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bc.Process.Kill(); bc.Wait() })
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Scan()
+		ready <- sc.Text()
+	}()
+	select {
+	case l := <-ready:
+		if want := fmt.Sprintf("ready %d", nVirtuals*nIPs/hangEvery); l != want {
+			t.Fatalf("backend: %q, want %q", l, want)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the backend did not listen on every real's address within 60 s")
+	}
+	return &backend{cmd: bc}
+}
+
+// runScenario starts d on an empty table and measures it; see TestKernelCompare.
+func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Duration) result {
+	res := result{name: d.name}
+	clearTable(t)
+	bk.hangVictim(t, false)
+	t0 := time.Now()
+	pid := d.start(t)
+	m := watch(t0)
+	defer func() {
+		m.close()
+		d.stop(t)
+		clearTable(t)
+		for _, p := range m.problems() {
+			t.Error(p)
+		}
+		if t.Failed() {
+			t.Logf("%s log (tail):\n%s", d.name, tail(d.log(), 60))
+		}
+	}()
+
+	res.converge = m.waitConverged(limit)
+	if res.converge == 0 {
+		t.Errorf("%s: %d of %d healthy reals in the table after %v", d.name, m.healthyIn(), m.healthy, limit)
+	}
+	// Steady state: past the first round of checks and the first timeouts of the hanging reals.
+	time.Sleep(5 * time.Second)
+	s0, err := treeStat(pid)
+	if err != nil {
+		t.Fatalf("%s: %v", d.name, err)
+	}
+	const window = 10 * time.Second
+	time.Sleep(window)
+	s1, err := treeStat(pid)
+	if err != nil {
+		t.Fatalf("%s: %v", d.name, err)
+	}
+	res.cores = float64(s1.ticks-s0.ticks) / 100 / window.Seconds()
+	res.rssMB = float64(s1.rssKB) / 1024
+	res.pssMB = float64(s1.pssKB) / 1024
+	res.pids = s1.pids
+
+	// A failure is detected from a real in the table: wait for the victim to be in (it is, after a
+	// convergence, unless the daemon removed it meanwhile: that is a problem the monitor reports).
+	if !m.waitIn(dest{victim.virtual(), victim.addr()}, 20*time.Second) {
+		t.Errorf("%s: the victim %s (%s) is not in the table: no detection measured", d.name, victim.addr(), victim.virtual())
+	} else {
+		bk.hangVictim(t, true)
+		m.victimHangs(time.Now())
+		res.detect = m.waitVictimGone(20 * time.Second)
+		if res.detect == 0 {
+			t.Errorf("%s: the victim %s (%s) hangs and is still in the table after 20 s", d.name, victim.addr(), victim.virtual())
+		}
+	}
+	time.Sleep(3 * time.Second) // anything else removed meanwhile is a problem
+	t.Logf("%s: converged %s s, detected %s s, %.3f cores, %.1f MB RSS, %.1f MB PSS (%d processes)",
+		d.name, secs(res.converge), secs(res.detect), res.cores, res.rssMB, res.pssMB, res.pids)
+	return res
+}
+
+func clearTable(t *testing.T) {
+	if out, err := exec.Command("ipvsadm", "-C").CombinedOutput(); err != nil {
+		t.Fatalf("ipvsadm -C: %v: %s", err, out)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// monitor polls the kernel table every 100 ms from a daemon's start: when every healthy real is in, when
+// the victim leaves after it started hanging, and every healthy real that left or hanging real that
+// entered (each a problem: the first lies about a working server, the second about a dead one).
+type monitor struct {
+	t0      time.Time
+	healthy int
+	stopc   chan struct{}
+	done    chan struct{}
+
+	mu         sync.Mutex
+	in         map[dest]bool // the table at the last poll
+	seen       map[dest]bool // ever in the table
+	nHealthy   int           // healthy reals in the table at the last poll
+	convergeAt time.Time
+	hangAt     time.Time
+	goneAt     time.Time
+	errs       []string
+	dropped    int
+}
+
+func watch(t0 time.Time) *monitor {
+	m := &monitor{t0: t0, stopc: make(chan struct{}), done: make(chan struct{}), seen: map[dest]bool{}}
+	kind := map[dest]real{}
+	for _, r := range reals() {
+		kind[dest{r.virtual(), r.addr()}] = r
+		if !r.hangs() {
+			m.healthy++
+		}
+	}
+	go func() {
+		defer close(m.done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			m.poll(kind)
+			select {
+			case <-m.stopc:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return m
+}
+
+func (m *monitor) poll(kind map[dest]real) {
+	tab, err := readIPVS()
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.problem("read the kernel table: %v", err)
+		return
+	}
+	at := now.Sub(m.t0).Round(time.Millisecond)
+	n := 0
+	for d := range tab {
+		r, ok := kind[d]
+		switch {
+		case !ok:
+			m.problem("%v: %s (%s) is in the table but not in the config", at, d.addr, d.virtual)
+		case r.hangs() && !m.seen[d]:
+			m.problem("%v: hanging real %s (%s) added to the table", at, d.addr, d.virtual)
+		case !r.hangs():
+			n++
+		}
+		m.seen[d] = true
+	}
+	for d := range m.in {
+		if !tab[d] && !(kind[d] == victim && !m.hangAt.IsZero()) {
+			m.problem("%v: healthy real %s (%s) removed from the table", at, d.addr, d.virtual)
+		}
+	}
+	m.nHealthy = n
+	if m.convergeAt.IsZero() && n == m.healthy {
+		m.convergeAt = now
+	}
+	vd := dest{victim.virtual(), victim.addr()}
+	if !m.hangAt.IsZero() && m.goneAt.IsZero() && !tab[vd] {
+		m.goneAt = now
+	}
+	m.in = tab
+}
+
+// problem records one problem; after 50 the rest are counted, not kept. The caller holds m.mu.
+func (m *monitor) problem(format string, args ...any) {
+	if len(m.errs) < 50 {
+		m.errs = append(m.errs, fmt.Sprintf(format, args...))
+	} else {
+		m.dropped++
+	}
+}
+
+func (m *monitor) victimHangs(at time.Time) {
+	m.mu.Lock()
+	m.hangAt = at
+	m.mu.Unlock()
+}
+
+// waitConverged waits up to limit (from the start) for every healthy real to be in the table, and returns
+// how long it took from the start, or 0.
+func (m *monitor) waitConverged(limit time.Duration) time.Duration {
+	for time.Since(m.t0) < limit {
+		m.mu.Lock()
+		at := m.convergeAt
+		m.mu.Unlock()
+		if !at.IsZero() {
+			return at.Sub(m.t0)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return 0
+}
+
+// waitIn waits up to limit for d to be in the table.
+func (m *monitor) waitIn(d dest, limit time.Duration) bool {
+	end := time.Now().Add(limit)
+	for time.Now().Before(end) {
+		m.mu.Lock()
+		in := m.in[d]
+		m.mu.Unlock()
+		if in {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// waitVictimGone waits up to limit for the victim to leave the table and returns how long it took from
+// victimHangs, or 0.
+func (m *monitor) waitVictimGone(limit time.Duration) time.Duration {
+	end := time.Now().Add(limit)
+	for time.Now().Before(end) {
+		m.mu.Lock()
+		gone, hang := m.goneAt, m.hangAt
+		m.mu.Unlock()
+		if !gone.IsZero() {
+			return gone.Sub(hang)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return 0
+}
+
+func (m *monitor) healthyIn() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.nHealthy
+}
+
+func (m *monitor) problems() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := append([]string(nil), m.errs...)
+	if m.dropped > 0 {
+		out = append(out, fmt.Sprintf("... and %d more", m.dropped))
+	}
+	return out
+}
+
+func (m *monitor) close() {
+	close(m.stopc)
+	<-m.done
+}
