@@ -24,7 +24,8 @@ check:
 e2e: deps
 	$(GO) test -count=1 -run 'TestKernel' -v ./...
 
-# Every benchmark of docs/benchmarks.md, each with the settings its section gives (about 10 minutes).
+# Every benchmark of docs/benchmarks.md, each with the settings its section gives (about 13 minutes).
+# LDIRECTORD=/path/to/ldirectord makes ./bench/ measure that binary instead of this tree's.
 bench:
 	$(GO) test -run '^$$' -bench . ./checker/
 	$(GO) test -run '^$$' -bench . ./config/ ./internal/logging/
@@ -32,6 +33,7 @@ bench:
 	$(GO) test -timeout 30m -run '^$$' -bench 'KernelApply' -benchtime=1x ./ipvsctl/
 	$(GO) test -run '^$$' -bench 'Start200|10kHTTP' -benchtime=1x ./supervisor/
 	$(GO) test -run '^$$' -bench 'Reload10k' -benchtime=30x ./supervisor/
+	$(GO) test -timeout 20m -run '^$$' -bench . -benchtime=1x ./bench/
 
 # Side by side with keepalived in user-mode Linux: 1,000 HTTP reals, a quarter hanging (docs/benchmarks.md,
 # "Side by side with keepalived"). LDIRECTORD=/path/to/ldirectord compares another build than this tree's.
