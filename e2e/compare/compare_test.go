@@ -33,17 +33,16 @@ const (
 // TestKernelCompare boots user-mode Linux (one CPU) and runs the scenario of backend_test.go against this
 // ldirectord and then against keepalived (configured by keepalived.Conf from the same ldirectord.cf), one
 // after the other on the same kernel and the same backends. It fails when a daemon does not converge, does
-// not detect the new failure, ever removes a healthy real or ever adds a hanging one; the times, CPU and RSS
-// are printed (timed targets are not asserted here: UML on a shared host is too noisy for that).
+// not detect the new failure or ever adds a hanging real, and when this ldirectord ever removes a healthy
+// real (keepalived's removals are counted and printed: it is the reference, not the subject). The times,
+// CPU and memory are printed, not asserted: UML on a shared host is too noisy for timed targets.
 func TestKernelCompare(t *testing.T) {
 	o := uml.DefaultTestOptions()
 	o.Modules = append(o.Modules, "veth")
-	o.Timeout = 5 * time.Minute
+	limit := convergeLimit(t)
+	o.Timeout = 2*limit + 3*time.Minute // two daemons, each at most limit + 45 s, and the boot
 	if !uml.InGuest() {
-		o.Env = append(o.Env, binEnv+"="+hostBinary(t))
-		if l := os.Getenv(limitEnv); l != "" {
-			o.Env = append(o.Env, limitEnv+"="+l)
-		}
+		o.Env = append(o.Env, binEnv+"="+hostBinary(t), fmt.Sprintf("%s=%v", limitEnv, limit))
 	}
 	uml.RunTestsWith(t, o, map[string]func(t *testing.T){"SideBySide": testSideBySide})
 }
@@ -110,17 +109,24 @@ type result struct {
 	rssMB    float64       // their summed VmRSS at the end of that window
 	pssMB    float64       // their summed Pss (shared pages divided among the processes sharing them)
 	pids     int
+	removed  int // times a healthy real left the table
+}
+
+// convergeLimit is $COMPARE_CONVERGE_LIMIT, default 60 s.
+func convergeLimit(t *testing.T) time.Duration {
+	l := os.Getenv(limitEnv)
+	if l == "" {
+		return 60 * time.Second
+	}
+	d, err := time.ParseDuration(l)
+	if err != nil || d <= 0 {
+		t.Fatalf("%s=%q: want a duration such as 120s", limitEnv, l)
+	}
+	return d
 }
 
 func testSideBySide(t *testing.T) {
-	limit := 60 * time.Second
-	if l := os.Getenv(limitEnv); l != "" {
-		d, err := time.ParseDuration(l)
-		if err != nil {
-			t.Fatalf("%s=%q: %v", limitEnv, l, err)
-		}
-		limit = d
-	}
+	limit := convergeLimit(t)
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +152,7 @@ func testSideBySide(t *testing.T) {
 	var results []result
 	for _, d := range []daemonUnderTest{ours(cfPath), keepalivedDaemon(kaPath)} {
 		t.Run(d.name, func(t *testing.T) {
-			results = append(results, runScenario(t, d, bk, limit))
+			runScenario(t, d, bk, limit, &results)
 		})
 	}
 	healthy := 0
@@ -157,9 +163,9 @@ func testSideBySide(t *testing.T) {
 	}
 	t.Logf("compare: %d HTTP reals over %d virtuals, %d hanging, checkinterval 1, negotiatetimeout 2, user-mode Linux (1 CPU)",
 		len(reals()), nVirtuals, len(reals())-healthy)
-	t.Logf("compare: %-24s %12s %12s %12s %10s %10s", "daemon", "converge s", "detect s", "CPU cores", "RSS MB", "PSS MB")
+	t.Logf("compare: %-20s %11s %9s %10s %7s %7s %16s", "daemon", "converge s", "detect s", "CPU cores", "RSS MB", "PSS MB", "healthy removed")
 	for _, r := range results {
-		t.Logf("compare: %-24s %12s %12s %12.3f %10.1f %10.1f", r.name, secs(r.converge), secs(r.detect), r.cores, r.rssMB, r.pssMB)
+		t.Logf("compare: %-20s %11s %9s %10.3f %7.1f %7.1f %16d", r.name, secs(r.converge), secs(r.detect), r.cores, r.rssMB, r.pssMB, r.removed)
 	}
 }
 
@@ -172,10 +178,12 @@ func secs(d time.Duration) string {
 
 // daemonUnderTest starts a daemon (returning the pid whose process tree is measured) and stops it.
 type daemonUnderTest struct {
-	name  string
-	start func(t *testing.T) int
-	stop  func(t *testing.T)
-	log   func() string
+	name string
+	// mustNotRemove: removing a healthy real fails the test (this daemon), else it is reported.
+	mustNotRemove bool
+	start         func(t *testing.T) int
+	stop          func(t *testing.T)
+	log           func() string
 }
 
 // ours is this ldirectord, started and stopped through its command line like the Perl one.
@@ -190,7 +198,8 @@ func ours(cf string) daemonUnderTest {
 		}
 	}
 	return daemonUnderTest{
-		name: "ldirectord (this)",
+		name:          "ldirectord (this)",
+		mustNotRemove: true,
 		start: func(t *testing.T) int {
 			if bin == "" {
 				t.Fatalf("%s is not set: the host side passes the binary", binEnv)
@@ -337,7 +346,7 @@ ip -n rs -batch -
 }
 
 // runScenario starts d on an empty table and measures it; see TestKernelCompare.
-func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Duration) result {
+func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Duration, results *[]result) {
 	res := result{name: d.name}
 	clearTable(t)
 	bk.hangVictim(t, false)
@@ -351,6 +360,18 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 		for _, p := range m.problems() {
 			t.Error(p)
 		}
+		n, events := m.removedHealthy()
+		res.removed = n
+		if n > 0 {
+			// Asserted for this daemon only: keepalived is the reference, and what it does on this
+			// (shared, possibly starved) machine is reported, not judged.
+			report := t.Logf
+			if d.mustNotRemove {
+				report = t.Errorf
+			}
+			report("%s removed a healthy real from the table %d times:\n%s", d.name, n, strings.Join(events, "\n"))
+		}
+		*results = append(*results, res)
 		if t.Failed() {
 			t.Logf("%s log (tail):\n%s", d.name, tail(d.log(), 60))
 		}
@@ -392,7 +413,6 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 	time.Sleep(3 * time.Second) // anything else removed meanwhile is a problem
 	t.Logf("%s: converged %s s, detected %s s, %.3f cores, %.1f MB RSS, %.1f MB PSS (%d processes)",
 		d.name, secs(res.converge), secs(res.detect), res.cores, res.rssMB, res.pssMB, res.pids)
-	return res
 }
 
 func clearTable(t *testing.T) {
@@ -427,6 +447,8 @@ type monitor struct {
 	goneAt     time.Time
 	errs       []string
 	dropped    int
+	removed    int      // healthy reals that left the table (the victim only before it hangs)
+	removals   []string // the first 50 of those events
 }
 
 func watch(t0 time.Time) *monitor {
@@ -456,6 +478,25 @@ func watch(t0 time.Time) *monitor {
 
 func (m *monitor) poll(kind map[dest]real) {
 	tab, err := readIPVS()
+	if err == nil {
+		// /proc/net/ip_vs is read in several chunks: a change between two of them can hide entries
+		// that did not move. A real missing from one read counts only when a second read confirms it.
+		var missing []dest
+		for d := range m.in { // m.in is written only by this goroutine
+			if !tab[d] {
+				missing = append(missing, d)
+			}
+		}
+		if len(missing) > 0 {
+			again, err2 := readIPVS()
+			err = err2
+			for _, d := range missing {
+				if again[d] {
+					tab[d] = true
+				}
+			}
+		}
+	}
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -478,8 +519,12 @@ func (m *monitor) poll(kind map[dest]real) {
 		m.seen[d] = true
 	}
 	for d := range m.in {
-		if !tab[d] && !(kind[d] == victim && !m.hangAt.IsZero()) {
-			m.problem("%v: healthy real %s (%s) removed from the table", at, d.addr, d.virtual)
+		r := kind[d]
+		if !tab[d] && !r.hangs() && !(r == victim && !m.hangAt.IsZero()) {
+			m.removed++
+			if len(m.removals) < 50 {
+				m.removals = append(m.removals, fmt.Sprintf("%v: healthy real %s (%s) removed from the table", at, d.addr, d.virtual))
+			}
 		}
 	}
 	m.nHealthy = n
@@ -491,6 +536,13 @@ func (m *monitor) poll(kind map[dest]real) {
 		m.goneAt = now
 	}
 	m.in = tab
+}
+
+// removedHealthy is how many times a healthy real left the table, and the first of those events.
+func (m *monitor) removedHealthy() (int, []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.removed, append([]string(nil), m.removals...)
 }
 
 // problem records one problem; after 50 the rest are counted, not kept. The caller holds m.mu.
