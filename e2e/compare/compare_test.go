@@ -184,6 +184,8 @@ type daemonUnderTest struct {
 	start         func(t *testing.T) int
 	stop          func(t *testing.T)
 	log           func() string
+	// diag, when set, says more about a failure while the daemon still runs.
+	diag func() string
 }
 
 // ours is this ldirectord, started and stopped through its command line like the Perl one.
@@ -220,7 +222,35 @@ func ours(cf string) daemonUnderTest {
 			b, _ := os.ReadFile(logPath)
 			return string(b)
 		},
+		diag: func() string { return failedHealthy(bin, cf) },
 	}
+}
+
+// failedHealthy is the lines of `ldirectord show` whose real is healthy and whose last check failed (the
+// first 20, and how many there are): the reason a daemon removed healthy reals.
+func failedHealthy(bin, cf string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, cf, "show").CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("ldirectord show: %v: %s", err, out)
+	}
+	var lines []string
+	n := 0
+	for _, l := range strings.Split(string(out), "\n") {
+		var a, b, c, ip, port int
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "real" || !strings.Contains(l, "failed: ") {
+			continue
+		}
+		if k, _ := fmt.Sscanf(f[1], "%d.%d.%d.%d:%d", &a, &b, &c, &ip, &port); k != 5 || (real{ip: ip}).hangs() {
+			continue
+		}
+		if n++; n <= 20 {
+			lines = append(lines, l)
+		}
+	}
+	return fmt.Sprintf("%d healthy reals whose last check failed (ldirectord show):\n%s", n, strings.Join(lines, "\n"))
 }
 
 // keepalivedDaemon is Debian's keepalived, health-checker subsystem only, in the foreground.
@@ -355,8 +385,6 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 	m := watch(t0)
 	defer func() {
 		m.close()
-		d.stop(t)
-		clearTable(t)
 		for _, p := range m.problems() {
 			t.Error(p)
 		}
@@ -371,10 +399,15 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 			}
 			report("%s removed a healthy real from the table %d times:\n%s", d.name, n, strings.Join(events, "\n"))
 		}
-		*results = append(*results, res)
-		if t.Failed() {
-			t.Logf("%s log (tail):\n%s", d.name, tail(d.log(), 60))
+		if t.Failed() && d.diag != nil {
+			t.Log(d.diag())
 		}
+		d.stop(t)
+		clearTable(t)
+		if t.Failed() {
+			t.Logf("%s log (tail, before the stop):\n%s", d.name, tail(d.log(), 40))
+		}
+		*results = append(*results, res)
 	}()
 
 	res.converge = m.waitConverged(limit)
@@ -421,8 +454,16 @@ func clearTable(t *testing.T) {
 	}
 }
 
+// tail is the last n lines of a daemon's log before it was stopped (the lines from the first of the stop
+// on are left out).
 func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if strings.Contains(l, "Purged ") || strings.Contains(l, "terminated on signal") || strings.Contains(l, "Shutting down service ") {
+			break
+		}
+		lines = append(lines, l)
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
