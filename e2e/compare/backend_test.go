@@ -73,7 +73,8 @@ var okResponse = []byte("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-
 // serveBackends listens on every real's address. A hanging real's listener never accepts: the kernel
 // completes the handshake and queues the connection, the check's request is never answered. A healthy
 // real answers each request with 200 "ok" and closes; the victim holds the connection open instead while
-// SIGUSR1 is in force. It prints "ready" when every listener is up and serves until killed.
+// SIGUSR1 is in force. It prints "ready" when every listener is up, then, for each line read on stdin, the
+// number of requests answered so far; it serves until killed.
 func serveBackends() {
 	var victimHangs atomic.Bool
 	sig := make(chan os.Signal, 2)
@@ -83,6 +84,7 @@ func serveBackends() {
 			victimHangs.Store(s == syscall.SIGUSR1)
 		}
 	}()
+	var answered atomic.Int64
 	var held []net.Listener // the hanging listeners stay referenced, so nothing closes them
 	for _, r := range reals() {
 		ln, err := net.Listen("tcp4", r.addr().String())
@@ -102,17 +104,21 @@ func serveBackends() {
 					time.Sleep(10 * time.Millisecond)
 					continue
 				}
-				go serveOne(c, isVictim && victimHangs.Load())
+				go serveOne(c, isVictim && victimHangs.Load(), &answered)
 			}
 		}()
 	}
 	fmt.Println("ready", len(held))
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		fmt.Println(answered.Load())
+	}
 	select {}
 }
 
-// serveOne reads one request and answers it, or, when hang is set, keeps the connection until the
-// client gives up (at most 30 s).
-func serveOne(c net.Conn, hang bool) {
+// serveOne reads one request and answers it (counted in answered), or, when hang is set, keeps the
+// connection until the client gives up (at most 30 s).
+func serveOne(c net.Conn, hang bool, answered *atomic.Int64) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	br := bufio.NewReader(c)
@@ -129,5 +135,7 @@ func serveOne(c net.Conn, hang bool) {
 		io.Copy(io.Discard, br)
 		return
 	}
-	c.Write(okResponse)
+	if _, err := c.Write(okResponse); err == nil {
+		answered.Add(1)
+	}
 }

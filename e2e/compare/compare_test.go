@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,14 +104,16 @@ func scenarioConfig() string {
 
 // result is what one daemon did in the scenario.
 type result struct {
-	name     string
-	converge time.Duration // until every healthy real was in the table; 0: not within the limit
-	detect   time.Duration // from the victim hanging to it leaving the table; 0: not within 20 s
-	cores    float64       // CPU of the daemon's processes over 10 s of steady state
-	rssMB    float64       // their summed VmRSS at the end of that window
-	pssMB    float64       // their summed Pss (shared pages divided among the processes sharing them)
-	pids     int
-	removed  int // times a healthy real left the table
+	name      string
+	converge  time.Duration // until every healthy real was in the table; 0: not within the limit
+	detect    time.Duration // from the victim hanging to it leaving the table; 0: not within 20 s
+	cores     float64       // CPU of the daemon's processes over 10 s of steady state
+	rssMB     float64       // their summed VmRSS at the end of that window
+	pssMB     float64       // their summed Pss (shared pages divided among the processes sharing them)
+	pids      int
+	answered  float64 // checks of healthy reals the backend answered per second in the CPU window
+	guestBusy float64 // the fraction of the guest's CPU busy in that window (daemon, backend, kernel, this test)
+	removed   int     // times a healthy real left the table
 	// logRemoved is the same from the daemon's own log (the victim left out), to cross-check the table
 	// polling, which can miss a removal undone within 100 ms.
 	logRemoved int
@@ -167,12 +170,17 @@ func testSideBySide(t *testing.T) {
 	}
 	t.Logf("compare: %d HTTP reals over %d virtuals, %d hanging, checkinterval 1, negotiatetimeout 2, user-mode Linux (1 CPU)",
 		len(reals()), nVirtuals, len(reals())-healthy)
-	t.Logf("compare: %-20s %11s %9s %10s %7s %7s %16s %14s", "daemon", "converge s", "detect s", "CPU cores", "RSS MB", "PSS MB",
-		"healthy removed", "(by its log)")
+	t.Logf("compare: %-20s %10s %8s %9s %8s %10s %10s %6s %6s %15s %12s", "daemon", "converge s", "detect s", "CPU cores",
+		"checks/s", "ms CPU/ok", "guest busy", "RSS MB", "PSS MB", "healthy removed", "(by its log)")
 	for _, r := range results {
-		t.Logf("compare: %-20s %11s %9s %10.3f %7.1f %7.1f %16d %14d", r.name, secs(r.converge), secs(r.detect), r.cores, r.rssMB,
-			r.pssMB, r.removed, r.logRemoved)
+		perCheck := 0.0
+		if r.answered > 0 {
+			perCheck = r.cores / r.answered * 1000
+		}
+		t.Logf("compare: %-20s %10s %8s %9.3f %8.0f %10.2f %9.0f%% %6.1f %6.1f %15d %12d", r.name, secs(r.converge), secs(r.detect),
+			r.cores, r.answered, perCheck, r.guestBusy*100, r.rssMB, r.pssMB, r.removed, r.logRemoved)
 	}
+	t.Logf("compare: checks/s is what the backend answered (%d healthy reals at checkinterval 1 make %d/s); ms CPU/ok is the daemon's CPU per answered check", healthy, healthy)
 }
 
 func secs(d time.Duration) string {
@@ -316,7 +324,27 @@ func keepalivedVersion() string {
 }
 
 // backend is the process serving every real, in netns "rs".
-type backend struct{ cmd *exec.Cmd }
+type backend struct {
+	cmd   *exec.Cmd
+	stdin io.Writer
+	lines chan string
+}
+
+// answered is the number of requests the backend has answered so far.
+func (b *backend) answered(t *testing.T) int64 {
+	fmt.Fprintln(b.stdin)
+	select {
+	case l, ok := <-b.lines:
+		n, err := strconv.ParseInt(l, 10, 64)
+		if !ok || err != nil {
+			t.Fatalf("backend count: %q (%v)", l, err)
+		}
+		return n
+	case <-time.After(30 * time.Second):
+		t.Fatal("the backend did not say how many requests it answered within 30 s")
+	}
+	return 0
+}
 
 // hangVictim makes the victim start hanging (true) or answer again (false).
 func (b *backend) hangVictim(t *testing.T, hang bool) {
@@ -365,25 +393,31 @@ ip -n rs -batch -
 	if err != nil {
 		t.Fatal(err)
 	}
+	stdin, err := bc.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := bc.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bc.Process.Kill(); bc.Wait() })
-	ready := make(chan string, 1)
+	lines := make(chan string, 1)
 	go func() {
+		defer close(lines)
 		sc := bufio.NewScanner(stdout)
-		sc.Scan()
-		ready <- sc.Text()
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
 	}()
 	select {
-	case l := <-ready:
+	case l := <-lines:
 		if want := fmt.Sprintf("ready %d", nVirtuals*nIPs/hangEvery); l != want {
 			t.Fatalf("backend: %q, want %q", l, want)
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("the backend did not listen on every real's address within 60 s")
 	}
-	return &backend{cmd: bc}
+	return &backend{cmd: bc, stdin: stdin, lines: lines}
 }
 
 // runScenario starts d on an empty table and measures it; see TestKernelCompare.
@@ -432,12 +466,23 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 	if err != nil {
 		t.Fatalf("%s: %v", d.name, err)
 	}
+	a0 := bk.answered(t)
+	busy0, total0, err := cpuTicks()
+	if err != nil {
+		t.Fatal(err)
+	}
 	const window = 10 * time.Second
 	time.Sleep(window)
+	busy1, total1, err := cpuTicks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.guestBusy = float64(busy1-busy0) / float64(max(total1-total0, 1))
 	s1, err := treeStat(pid)
 	if err != nil {
 		t.Fatalf("%s: %v", d.name, err)
 	}
+	res.answered = float64(bk.answered(t)-a0) / window.Seconds()
 	res.cores = float64(s1.ticks-s0.ticks) / 100 / window.Seconds()
 	res.rssMB = float64(s1.rssKB) / 1024
 	res.pssMB = float64(s1.pssKB) / 1024
@@ -456,8 +501,8 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 		}
 	}
 	time.Sleep(3 * time.Second) // anything else removed meanwhile is a problem
-	t.Logf("%s: converged %s s, detected %s s, %.3f cores, %.1f MB RSS, %.1f MB PSS (%d processes)",
-		d.name, secs(res.converge), secs(res.detect), res.cores, res.rssMB, res.pssMB, res.pids)
+	t.Logf("%s: converged %s s, detected %s s, %.3f cores, %.0f checks/s answered, %.1f MB RSS, %.1f MB PSS (%d processes)",
+		d.name, secs(res.converge), secs(res.detect), res.cores, res.answered, res.rssMB, res.pssMB, res.pids)
 }
 
 func clearTable(t *testing.T) {

@@ -151,6 +151,31 @@ func statusKB(path, key string) int64 {
 	return 0
 }
 
+// cpuTicks is the whole machine's CPU time from /proc/stat's "cpu" line: busy (everything but idle and
+// iowait) and total, in clock ticks.
+func cpuTicks() (busy, total int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: %q", line)
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %q", line)
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total, nil
+}
+
 // TestParseIPVS reads a /proc/net/ip_vs as the kernel writes it: quiesced destinations (weight 0) are not
 // in the table for this comparison, and a line the parser does not know is an error, not a silent zero.
 func TestParseIPVS(t *testing.T) {
@@ -184,7 +209,8 @@ TCP  0A09090A:0050 wrr
 	}
 }
 
-// TestTreeStat sums this process (no children): its RSS and PSS are above zero, PSS at most RSS.
+// TestTreeStat sums this process (no children): its RSS and PSS are above zero, PSS at most RSS; and the
+// machine has been both busy and idle.
 func TestTreeStat(t *testing.T) {
 	st, err := treeStat(os.Getpid())
 	if err != nil {
@@ -195,5 +221,9 @@ func TestTreeStat(t *testing.T) {
 	}
 	if _, err := treeStat(1 << 30); err == nil {
 		t.Error("treeStat of a process that does not exist: no error")
+	}
+	busy, total, err := cpuTicks()
+	if err != nil || busy <= 0 || total <= busy {
+		t.Errorf("cpuTicks() = %d, %d, %v; want 0 < busy < total", busy, total, err)
 	}
 }
