@@ -26,6 +26,10 @@ const (
 	// binEnv is the path of the ldirectord binary to compare. On the host it may name any build (e.g.
 	// another branch's); unset, the host builds ./cmd/ldirectord. The guest gets a copy it can see.
 	binEnv = "COMPARE_LDIRECTORD"
+	// straceEnv, set to a duration (e.g. 5s), makes each daemon's run end with `strace -c -f` of its
+	// processes for that long, printed with the checks answered meanwhile: the syscalls per check (issue 8,
+	// item 4). Off by default: it slows the daemon down and is not part of the measurement above it.
+	straceEnv = "COMPARE_STRACE"
 	// limitEnv bounds the wait for convergence (a Go duration, default 60s): a daemon that does not get
 	// every healthy real into the table by then fails the test.
 	limitEnv = "COMPARE_CONVERGE_LIMIT"
@@ -45,6 +49,9 @@ func TestKernelCompare(t *testing.T) {
 	o.Timeout = 2*limit + 3*time.Minute // two daemons, each at most limit + 45 s, and the boot
 	if !uml.InGuest() {
 		o.Env = append(o.Env, binEnv+"="+hostBinary(t), fmt.Sprintf("%s=%v", limitEnv, limit))
+		if v := os.Getenv(straceEnv); v != "" {
+			o.Env = append(o.Env, straceEnv+"="+v)
+		}
 	}
 	uml.RunTestsWith(t, o, map[string]func(t *testing.T){"SideBySide": testSideBySide})
 }
@@ -501,8 +508,42 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 		}
 	}
 	time.Sleep(3 * time.Second) // anything else removed meanwhile is a problem
+	if v := os.Getenv(straceEnv); v != "" {
+		straceDaemon(t, d.name, pid, v, bk)
+	}
 	t.Logf("%s: converged %s s, detected %s s, %.3f cores, %.0f checks/s answered, %.1f MB RSS, %.1f MB PSS (%d processes)",
 		d.name, secs(res.converge), secs(res.detect), res.cores, res.answered, res.rssMB, res.pssMB, res.pids)
+}
+
+// straceDaemon counts the syscalls of the daemon's processes for the duration dur (strace -c -f) and
+// logs them with the checks the backend answered meanwhile.
+func straceDaemon(t *testing.T, name string, pid int, dur string, bk *backend) {
+	d, err := time.ParseDuration(dur)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", straceEnv, dur, err)
+	}
+	st, err := treeStat(pid)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	args := []string{"-c", "-f"}
+	for _, p := range st.list {
+		args = append(args, "-p", strconv.Itoa(p))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "strace", args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	a0 := bk.answered(t)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("strace (Debian package strace): %v", err)
+	}
+	time.Sleep(d)
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	a := bk.answered(t) - a0
+	t.Logf("%s: strace -c -f over %v, %d checks answered meanwhile:\n%s", name, d, a, out.String())
 }
 
 func clearTable(t *testing.T) {

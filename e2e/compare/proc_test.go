@@ -79,6 +79,7 @@ type procStat struct {
 	rssKB int64
 	pssKB int64
 	pids  int
+	list  []int // the processes, the given one first
 }
 
 // treeStat sums the CPU time and VmRSS of pid and its descendants (keepalived runs a parent and a checker
@@ -121,6 +122,7 @@ func treeStat(pid int) (procStat, error) {
 		st.rssKB += statusKB(fmt.Sprintf("/proc/%d/status", p), "VmRSS:")
 		st.pssKB += statusKB(fmt.Sprintf("/proc/%d/smaps_rollup", p), "Pss:")
 		st.pids++
+		st.list = append(st.list, p)
 		todo = append(todo, children[p]...)
 	}
 	return st, nil
