@@ -68,7 +68,9 @@ func hostBinary(t *testing.T) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, "ldirectord")
+	// One file per test process: two runs at the same time must not swap binaries.
+	out := filepath.Join(dir, fmt.Sprintf("ldirectord-%d", os.Getpid()))
+	t.Cleanup(func() { os.Remove(out) })
 	if src := os.Getenv(binEnv); src != "" {
 		b, err := os.ReadFile(src)
 		if err != nil {
