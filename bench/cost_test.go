@@ -41,7 +41,11 @@ func TestMain(m *testing.M) {
 		bareClient(spec)
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binOnce.path != "" {
+		os.RemoveAll(filepath.Dir(binOnce.path))
+	}
+	os.Exit(code)
 }
 
 // backend is the backend processes, pinned to backendCPU, serving n reals on block 127.b1.b2.
