@@ -20,15 +20,17 @@ func report(b *testing.B, m measurement) {
 // healthy: the daemon's CPU per check answered by the backend (1,000/s when every due check runs), over 20 s
 // after a 12 s warm-up, then, in the same run on the same CPU and backend, a bare Go client's (fresh
 // connection, GET, read, close; 4 goroutines, unpaced; 20,000 checks), and the ratio of the two (item 4 of
-// issue 8: <= 1.5). Run with -benchtime=1x.
+// issue 8: <= 1.5); and the same client paced at 1,000 checks/s with a timer and a goroutine per check
+// (10,000 checks), which shows what waking from idle for every check costs. Run with -benchtime=1x.
 func BenchmarkCheckCost10k(b *testing.B) {
 	bk := startBackend(b, 10000)
 	for b.Loop() {
 		m := measure(b, bk, 4, 10*time.Second, 5*time.Second, 12*time.Second, 20*time.Second, 60*time.Second)
 		report(b, m)
-		bare := runBare(b, bk, 20000)
+		bare := runBare(b, bk, 20000, 0)
 		b.ReportMetric(bare, "µs-cpu/bare-check")
 		b.ReportMetric(m.usPerCheck/bare, "x-bare")
+		b.ReportMetric(runBare(b, bk, 10000, 1000), "µs-cpu/paced-check")
 	}
 }
 

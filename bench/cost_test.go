@@ -27,9 +27,10 @@ const (
 	nofile = 16384
 )
 
-// bareEnv, when set to "B1,B2,N,M", makes this test binary the bare client: M checks (fresh connection,
-// GET, read to the end, close) spread over the N reals of block 127.B1.B2, by 4 goroutines as fast as they
-// go. It prints its own CPU time in microseconds and the number of checks that failed.
+// bareEnv, when set to "B1,B2,N,M,RATE", makes this test binary the bare client: M checks (fresh
+// connection, GET, read to the end, close) spread over the N reals of block 127.B1.B2, by 4 goroutines as
+// fast as they go (RATE 0), or paced at RATE per second with a timer and a goroutine per check. It prints
+// its own CPU time in microseconds and the number of checks that failed.
 const bareEnv = "LDGO_BENCH_BARE"
 
 func TestMain(m *testing.M) {
@@ -336,44 +337,61 @@ func cpuOf(tb testing.TB, d *daemon) time.Duration {
 
 // bareClient is the bare client process (see bareEnv).
 func bareClient(spec string) {
-	var b1, b2, n, m int
-	if _, err := fmt.Sscanf(spec, "%d,%d,%d,%d", &b1, &b2, &n, &m); err != nil {
+	var b1, b2, n, m, rate int
+	if _, err := fmt.Sscanf(spec, "%d,%d,%d,%d,%d", &b1, &b2, &n, &m, &rate); err != nil {
 		fmt.Fprintf(os.Stderr, "bare client: %s=%q: %v\n", bareEnv, spec, err)
 		os.Exit(1)
 	}
 	addrs := realAddrs(byte(b1), byte(b2), n)
-	req := []byte("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
 	var failed atomic.Int64
 	c0 := selfCPU()
 	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			buf := make([]byte, 512)
-			for i := w; i < m; i += 4 {
-				c, err := net.Dial("tcp", addrs[i%n].String())
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				c.Write(req)
-				got := 0
-				for {
-					k, err := c.Read(buf)
-					got += k
-					if err != nil {
-						break
+	if rate == 0 {
+		for w := range 4 {
+			wg.Go(func() {
+				buf := make([]byte, 512)
+				for i := w; i < m; i += 4 {
+					if !bareCheck(addrs[i%n].String(), buf) {
+						failed.Add(1)
 					}
 				}
-				if got == 0 {
+			})
+		}
+	} else {
+		// Paced: check i starts at i/rate s, from its own timer, in its own goroutine.
+		wg.Add(m)
+		for i := range m {
+			time.AfterFunc(time.Duration(i)*time.Second/time.Duration(rate), func() {
+				defer wg.Done()
+				if !bareCheck(addrs[i%n].String(), make([]byte, 512)) {
 					failed.Add(1)
 				}
-				c.Close()
-			}
-		})
+			})
+		}
 	}
 	wg.Wait()
 	fmt.Println((selfCPU() - c0).Microseconds(), failed.Load())
+}
+
+var bareRequest = []byte("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+
+// bareCheck is one check of the bare client: a fresh connection, the request, read to the end, close.
+func bareCheck(addr string, buf []byte) bool {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write(bareRequest)
+	got := 0
+	for {
+		k, err := c.Read(buf)
+		got += k
+		if err != nil {
+			return got > 0
+		}
+	}
 }
 
 func selfCPU() time.Duration {
@@ -382,13 +400,13 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// runBare runs m bare checks on daemonCPU against the backend and returns the CPU per check; the backend
-// must have answered exactly m more requests.
-func runBare(tb testing.TB, bk *backend, m int) float64 {
+// runBare runs m bare checks on daemonCPU against the backend, unpaced (rate 0) or rate per second, and
+// returns the CPU per check; the backend must have answered exactly m more requests.
+func runBare(tb testing.TB, bk *backend, m, rate int) float64 {
 	tb.Helper()
 	a0 := bk.answered(tb)
 	cmd := exec.Command("taskset", "-c", daemonCPU, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d,%d,%d", bareEnv, bk.b1, bk.b2, bk.n, m))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%d,%d,%d,%d", bareEnv, bk.b1, bk.b2, bk.n, m, rate))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -408,8 +426,11 @@ func runBare(tb testing.TB, bk *backend, m int) float64 {
 // so the benchmarks' per-check figures divide by what really ran.
 func TestBareClientCounted(t *testing.T) {
 	bk := startBackend(t, 50)
-	if us := runBare(t, bk, 400); us <= 0 {
+	if us := runBare(t, bk, 400, 0); us <= 0 {
 		t.Errorf("bare client: %v µs of CPU per check", us)
+	}
+	if us := runBare(t, bk, 200, 1000); us <= 0 {
+		t.Errorf("paced bare client: %v µs of CPU per check", us)
 	}
 }
 
