@@ -109,7 +109,7 @@ func scenarioConfig() string {
 type result struct {
 	name      string
 	converge  time.Duration // until every healthy real was in the table; 0: not within the limit
-	detect    time.Duration // from the victim hanging to it leaving the table; 0: not within 20 s
+	detect    time.Duration // from the victim hanging to it leaving the table; 0: not within 20 s; < 0: not measured
 	cores     float64       // CPU of the daemon's processes over 10 s of steady state
 	rssMB     float64       // their summed VmRSS at the end of that window
 	pssMB     float64       // their summed Pss (shared pages divided among the processes sharing them)
@@ -186,9 +186,13 @@ func testSideBySide(t *testing.T) {
 	t.Logf("compare: checks/s is what the backend answered (%d healthy reals at checkinterval 1 make %d/s); ms CPU/ok is the daemon's CPU per answered check", healthy, healthy)
 }
 
+// secs prints a measured time: "never" for 0 (not within its limit), "n/a" for < 0 (not measured).
 func secs(d time.Duration) string {
-	if d == 0 {
+	switch {
+	case d == 0:
 		return "never"
+	case d < 0:
+		return "n/a"
 	}
 	return strconv.FormatFloat(d.Seconds(), 'f', 2, 64)
 }
@@ -265,6 +269,7 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 	// convergence, unless the daemon removed it meanwhile: that is a problem the monitor reports).
 	if !m.waitIn(dest{victim.virtual(), victim.addr()}, 20*time.Second) {
 		t.Errorf("%s: the victim %s (%s) is not in the table: no detection measured", d.name, victim.addr(), victim.virtual())
+		res.detect = -1
 	} else {
 		bk.hangVictim(t, true)
 		m.victimHangs(time.Now())
