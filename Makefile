@@ -3,7 +3,7 @@ BIN := bin/ldirectord
 # This tree's version (a Debian version made from git describe), printed by ldirectord -v.
 VERSION ?= $(shell scripts/version.sh)
 
-.PHONY: all build deps test unit e2e bench fuzz demo check clean deb
+.PHONY: all build deps test unit e2e bench fuzz demo check clean deb compare
 
 all: build
 
@@ -30,7 +30,8 @@ check:
 e2e: deps
 	$(GO) test -count=1 -run 'TestKernel' -v ./...
 
-# Every benchmark of docs/benchmarks.md, each with the settings its section gives (about 10 minutes).
+# Every benchmark of docs/benchmarks.md, each with the settings its section gives (about 13 minutes).
+# LDIRECTORD=/path/to/ldirectord makes ./bench/ measure that binary instead of this tree's.
 bench:
 	$(GO) test -run '^$$' -bench . ./checker/
 	$(GO) test -run '^$$' -bench . ./config/ ./internal/logging/
@@ -41,6 +42,12 @@ bench:
 	$(GO) test -run '^$$' -bench 'Scale/reals=10000$$' -benchtime=1x ./supervisor/
 	$(GO) test -run '^$$' -bench 'Scale/reals=30000' -benchtime=1x ./supervisor/
 	$(GO) test -run '^$$' -bench 'Reload10k' -benchtime=30x ./supervisor/
+	$(GO) test -timeout 20m -run '^$$' -bench . -benchtime=1x ./bench/
+
+# Side by side with keepalived in user-mode Linux: 1,000 HTTP reals, a quarter hanging (docs/benchmarks.md,
+# "Side by side with keepalived"). LDIRECTORD=/path/to/ldirectord compares another build than this tree's.
+compare: deps
+	COMPARE_LDIRECTORD=$(LDIRECTORD) $(GO) test -tags compare -count=1 -timeout 15m -run TestKernelCompare -v ./e2e/compare/
 
 demo: build
 	$(GO) run ./examples/demo -bin $(BIN)

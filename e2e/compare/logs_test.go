@@ -1,0 +1,51 @@
+package compare
+
+import (
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+// The log lines of a real leaving the table (groups: the real's last address byte, its port): ours, as the
+// Perl ldirectord writes it, and keepalived's.
+var (
+	oursRemoved       = regexp.MustCompile(`\] Deleted real server: 10\.2\.0\.(\d+):(\d+) \(`)
+	keepalivedRemoved = regexp.MustCompile(`Removing service \[10\.2\.0\.(\d+)\]:tcp:(\d+) from VS`)
+)
+
+// logRemovals counts the lines of log that remove a healthy real other than the victim.
+func logRemovals(log string, re *regexp.Regexp) int {
+	n := 0
+	for _, m := range re.FindAllStringSubmatch(log, -1) {
+		ip, _ := strconv.Atoi(m[1])
+		port, _ := strconv.Atoi(m[2])
+		r := real{vip: port - basePort, ip: ip}
+		if !r.hangs() && r != victim {
+			n++
+		}
+	}
+	return n
+}
+
+// TestLogRemovals counts the removal lines of both daemons' logs as they write them: healthy reals only,
+// not the hanging ones nor the victim (whose removal is the detection).
+func TestLogRemovals(t *testing.T) {
+	const oursLog = `[Tue Dec  1 06:10:41 2026|compare.cf|772] Deleted real server: 10.2.0.5:8003 (10.9.9.4:80)
+[Tue Dec  1 06:10:41 2026|compare.cf|772] Deleted real server: 10.2.0.4:8003 (10.9.9.4:80)
+[Tue Dec  1 06:10:41 2026|compare.cf|772] Deleted real server: 10.2.0.1:8000 (10.9.9.1:80)
+[Tue Dec  1 06:10:41 2026|compare.cf|772] Deleted real server: 10.2.0.1:8001 (10.9.9.2:80)
+[Tue Dec  1 06:10:41 2026|compare.cf|772] Added real server: 10.2.0.5:8003 (10.9.9.4:80) (Weight set to 1)
+`
+	if n := logRemovals(oursLog, oursRemoved); n != 2 {
+		t.Errorf("ldirectord log: %d healthy removals, want 2 (10.2.0.5:8003, 10.2.0.1:8001)", n)
+	}
+	const kaLog = `Tue Dec  1 06:08:01 2026: HTTP_CHECK on service [10.2.0.6]:tcp:8002 failed.
+Tue Dec  1 06:08:01 2026: Removing service [10.2.0.6]:tcp:8002 from VS [10.9.9.3]:tcp:80
+Tue Dec  1 06:08:01 2026: Removing service [10.2.0.1]:tcp:8000 from VS [10.9.9.1]:tcp:80
+Tue Dec  1 06:08:02 2026: Adding service [10.2.0.6]:tcp:8002 to VS [10.9.9.3]:tcp:80
+Tue Dec  1 06:08:17 2026: Shutting down service [10.2.0.7]:tcp:8009 from VS [10.9.9.10]:tcp:80
+`
+	if n := logRemovals(kaLog, keepalivedRemoved); n != 1 {
+		t.Errorf("keepalived log: %d healthy removals, want 1 (10.2.0.6:8002)", n)
+	}
+}

@@ -1,0 +1,15 @@
+package compare
+
+const (
+	// binEnv is the path of the ldirectord binary to compare. On the host it may name any build (e.g.
+	// another branch's); unset, the host builds ./cmd/ldirectord. The guest gets a copy it can see.
+	binEnv = "COMPARE_LDIRECTORD"
+	// straceEnv, set to a duration (e.g. 5s), makes each daemon's run end with `strace -c -f` of its
+	// processes for that long, printed with the checks answered meanwhile: the syscalls per check (issue 8,
+	// item 4). Off by default: it slows the daemon down and is not part of the measurement above it.
+	straceEnv = "COMPARE_STRACE"
+	// limitEnv bounds the wait for convergence (a Go duration, default 60s): a daemon that does not get
+	// every healthy real into the table by then fails the test.
+	limitEnv = "COMPARE_CONVERGE_LIMIT"
+	workDir  = "/tmp/compare"
+)
