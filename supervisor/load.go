@@ -143,6 +143,7 @@ func (s *Supervisor) reloadDone(ctx context.Context, res loadResult) {
 	}
 	if res.ch != nil {
 		s.reload(ctx, res.ch)
+		s.publish() // whoever Reload answers sees the new config in Snapshot
 		if s.opts.Reloaded != nil {
 			s.opts.Reloaded(s.cfg)
 		}
