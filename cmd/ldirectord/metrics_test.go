@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
+	"github.com/ldirectord-go/ldirectord/internal/metrics/promtool"
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
@@ -103,7 +102,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("metrics do not match %s:\n%s", re, body)
 		}
 	}
-	promtoolCheck(t, body)
+	checkExposition(t, body)
 
 	// A reload moves the metrics to another address: the new one serves, the old one is closed.
 	addr2 := freePort(t)
@@ -164,18 +163,10 @@ func TestMetricsPortTaken(t *testing.T) {
 	}
 }
 
-// promtoolCheck runs `promtool check metrics` (Debian package prometheus) on an exposition.
-func promtoolCheck(t *testing.T, exposition string) {
+// checkExposition fails t when promtool finds a problem in exposition.
+func checkExposition(t *testing.T, exposition string) {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatalf("promtool not found (Debian package prometheus; make deps installs it): %v", err)
-	}
-	cmd := exec.Command(path, "check", "metrics")
-	cmd.Stdin = strings.NewReader(exposition)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil || out.Len() != 0 {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out.String())
+	if err := promtool.Check(exposition); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -19,11 +19,11 @@ const stateVersion = 1
 
 // StatePollInterval is how often the daemon reads its supervisor's state and rewrites the state file
 // when it changed.
-var StatePollInterval = time.Second
+const StatePollInterval = time.Second
 
 // StateHeartbeat is how often the state file is rewritten even when nothing changed, so that `show` can
 // tell a live daemon from one whose state stopped moving.
-var StateHeartbeat = 30 * time.Second
+const StateHeartbeat = 30 * time.Second
 
 // StateStaleAfter is the age at which `show` calls a state file stale.
 const StateStaleAfter = 2 * time.Minute

@@ -134,7 +134,7 @@ func isProgram(argv []string, j int) bool {
 var ErrNotOurs = errors.New("process is not an ldirectord daemon for this config")
 
 // PollInterval is how often Terminate checks whether the daemon has exited.
-var PollInterval = 50 * time.Millisecond
+const PollInterval = 50 * time.Millisecond
 
 // Terminate sends SIGTERM to the daemon pid (after checking that it is ours) and waits until it has
 // exited, at most timeout. It returns nil once the process is gone, ErrNotOurs when pid was not ours to

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,13 +10,13 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ldirectord-go/ldirectord/config"
+	"github.com/ldirectord-go/ldirectord/internal/metrics/promtool"
 	"github.com/ldirectord-go/ldirectord/ipvsctl"
 	"github.com/ldirectord-go/ldirectord/supervisor"
 )
@@ -259,21 +258,13 @@ func TestPromtool(t *testing.T) {
 	m.Checked("http", time.Millisecond, nil)
 	m.KernelOp(ipvsctl.OpDeleteDestination, nil)
 	_, all := scrape(t, m)
-	promtool(t, all)
+	checkExposition(t, all)
 }
 
-// promtool runs `promtool check metrics` (Debian package prometheus) on an exposition and fails on any problem.
-func promtool(t *testing.T, exposition string) {
+// checkExposition fails t when promtool finds a problem in exposition.
+func checkExposition(t *testing.T, exposition string) {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatalf("promtool not found (Debian package prometheus; make deps installs it): %v", err)
-	}
-	cmd := exec.Command(path, "check", "metrics")
-	cmd.Stdin = strings.NewReader(exposition)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil || out.Len() != 0 {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out.String())
+	if err := promtool.Check(exposition); err != nil {
+		t.Fatal(err)
 	}
 }
