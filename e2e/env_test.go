@@ -439,6 +439,12 @@ func buildBinary(t testing.TB) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// One directory per test process: concurrent runs (two checkouts, two packages) must not run each
+	// other's build.
+	if dir, err = os.MkdirTemp(dir, "bin-"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	out := filepath.Join(dir, "ldirectord")
 	goTool, err := exec.LookPath("go")
 	if err != nil {
