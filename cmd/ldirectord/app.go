@@ -37,9 +37,19 @@ var newRunner = func(cfg *config.Config, o supervisor.Options) (runner, error) {
 	return supervisor.New(cfg, o)
 }
 
-// newKernelClient opens the kernel IPVS table.
+// newKernelClient opens the kernel IPVS table. A kernel that refuses this process the table (no
+// CAP_NET_ADMIN) is a start-up error, like a kernel without IPVS: retrying cannot make it work.
 var newKernelClient = func(ctx context.Context) (ipvsctl.Client, error) {
-	return ipvsctl.NewNetlink(ctx, ipvsctl.NetlinkOptions{})
+	c, err := ipvsctl.NewNetlink(ctx, ipvsctl.NetlinkOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Services(ctx); errors.Is(err, syscall.EPERM) {
+		c.Close()
+		return nil, errors.New("the kernel refuses access to the IPVS table (operation not permitted): " +
+			"ldirectord needs CAP_NET_ADMIN; run it as root")
+	}
+	return c, nil
 }
 
 // app is one invocation of ldirectord.
