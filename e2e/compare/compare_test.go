@@ -223,6 +223,7 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 		res.logRemoved = logRemovals(d.log(), d.removedLine)
 		if t.Failed() {
 			t.Logf("%s log (tail, before the stop):\n%s", d.name, tail(d.log(), 40))
+			t.Logf("%s log (its lines by kind, most frequent first):\n%s", d.name, digest(d.log(), 25))
 		}
 		*results = append(*results, res)
 	}()
