@@ -32,9 +32,11 @@ type engine struct {
 	head     int
 	inflight int
 	limit    int
-	armed    time.Time     // when the scheduler will wake next (zero: not sleeping on a timer)
-	stallAt  time.Time     // the last time the scheduler woke later than stallThreshold after it planned to
-	stallFor time.Duration // how much later
+	armed    time.Time // when the scheduler will wake next (zero: not sleeping on a timer)
+	// stalls are the recent times the daemon was starved of CPU: the scheduler woke later than
+	// stallThreshold after it planned to, or a goroutine waited that long to run.
+	stalls   stallLog
+	schedLat *schedLatency
 	lag      lagMeter
 	local    localReporter
 
@@ -87,7 +89,7 @@ func inflightLimit(nofile uint64) int {
 }
 
 func newEngine(limit int, log func(level, line string)) *engine {
-	return &engine{quantum: minQuantum, limit: max(limit, 1), wake: make(chan struct{}, 1), log: log}
+	return &engine{quantum: minQuantum, limit: max(limit, 1), wake: make(chan struct{}, 1), log: log, schedLat: newSchedLatency()}
 }
 
 // quantumFor is the wake-up grid for checks whose shortest checkinterval is iv: a fiftieth of it, from 20
@@ -140,13 +142,29 @@ func (e *engine) running(j *job, cancel context.CancelFunc) bool {
 	return !stopped
 }
 
-// stalledSince says whether the scheduler found the daemon starved of CPU for more than limit at or after
-// t (its last stall only).
+// stalledSince says whether the daemon was found starved of CPU for more than limit at or after t. It
+// reads the runtime's scheduling latencies first, so a check that ends in a starvation the scheduler has
+// not woken up to see yet still finds it.
 func (e *engine) stalledSince(t time.Time, limit time.Duration) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return !e.stallAt.Before(t) && e.stallFor > limit
+	e.readStarvation(time.Now())
+	return e.stalls.since(t, limit)
 }
+
+// readStarvation notes a stall when a goroutine waited longer than stallThreshold to run since the last
+// read (mu held).
+func (e *engine) readStarvation(now time.Time) {
+	if e.schedLat == nil {
+		return
+	}
+	if waited := e.schedLat.worst(); waited > stallThreshold {
+		e.noteStall(now, waited)
+	}
+}
+
+// noteStall records that the daemon was starved of CPU for d, seen at at (mu held).
+func (e *engine) noteStall(at time.Time, d time.Duration) { e.stalls.note(at, d) }
 
 // stallLimit is how long the daemon may have been starved during a check of the given timeout before
 // the check's timeout no longer counts against the real: a quarter of the timeout, at least
@@ -198,8 +216,9 @@ func (e *engine) run(ctx context.Context) {
 		now := time.Now()
 		e.mu.Lock()
 		if !planned.IsZero() && now.Sub(planned) > stallThreshold {
-			e.stallAt, e.stallFor = now, now.Sub(planned)
+			e.noteStall(now, now.Sub(planned))
 		}
+		e.readStarvation(now)
 		e.compactReady()
 		e.ready = e.sched.popDue(now, e.ready)
 		e.startReady(ctx, now)

@@ -197,7 +197,7 @@ func TestTimeoutDuringStallIsLocal(t *testing.T) {
 		h.s.eng.mu.Lock()
 		// What the scheduler notes when it wakes far later than planned: 0.6 s, more than a quarter of the
 		// timeout.
-		h.s.eng.stallAt, h.s.eng.stallFor = time.Now(), 600*time.Millisecond
+		h.s.eng.noteStall(time.Now(), 600*time.Millisecond)
 		h.s.eng.mu.Unlock()
 		wait(2 * time.Second)
 		h.expectLogs("E: Could not check real server 10.0.0.1:80 (tcp:10.9.9.9:80): timed out while this director was overloaded; it keeps its health (local error, logged once a minute per cause)")

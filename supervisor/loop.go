@@ -61,9 +61,15 @@ type event struct {
 	first bool
 }
 
-// checkGrace is how long a check may run past its deadline before it is abandoned and counted as failed.
-// A checker that ignores its context is a bug, but it must not hold up its real's results.
+// checkGrace is the least time a check may run past its deadline before it is abandoned and counted as
+// failed. A checker that ignores its context is a bug, but it must not hold up its real's results.
 const checkGrace = 250 * time.Millisecond
+
+// abandonGrace is how long a check of the given timeout may run past its deadline before it is abandoned:
+// half its timeout, at least checkGrace. A starved daemon runs the goroutine that would see the deadline
+// late, so the abandon must wait longer than the starvation it can tell from a checker ignoring its
+// context; and an abandon during a starvation is the director's failure, not the real's.
+func abandonGrace(timeout time.Duration) time.Duration { return max(checkGrace, timeout/2) }
 
 var errMaintenance = errors.New("Server in maintenance")
 
@@ -103,9 +109,13 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time) 
 	}
 	// A check that ignores its context is abandoned checkGrace after its deadline: the timer gives the
 	// verdict, and the engine still waits for the checker to return before it checks the real again.
-	abandon := time.AfterFunc(timeout+checkGrace, func() {
+	abandon := time.AfterFunc(timeout+abandonGrace(timeout), func() {
 		if s.eng.running(&u.job, cancel) {
-			s.verdict(ctx, u, ms, fmt.Errorf("check did not return within its timeout of %s", timeout), false)
+			var err error = fmt.Errorf("check did not return within its timeout of %s", timeout)
+			if s.eng.stalledSince(started, stallLimit(timeout)) {
+				err = &localError{cause: "timed out while this director was overloaded", err: err}
+			}
+			s.verdict(ctx, u, ms, err, false)
 		}
 	})
 	err := safeCheck(cctx, u.chk, &t)
