@@ -37,8 +37,12 @@ type engine struct {
 	// stallThreshold after it planned to, or a goroutine waited that long to run.
 	stalls   stallLog
 	schedLat *schedLatency
-	lag      lagMeter
-	local    localReporter
+	// throttle is how many checks may start per wake-up of the scheduler while the daemon is short of CPU
+	// (adapt), 0 when not throttled; startedWake counts the starts since the last wake-up.
+	throttle    int
+	startedWake int
+	lag         lagMeter
+	local       localReporter
 
 	wake chan struct{}
 	wg   sync.WaitGroup
@@ -74,6 +78,10 @@ const (
 	// stack (8-32 KiB), and beyond about a thousand concurrent checks a core only switches between them.
 	// 1,000 reals with a quarter hanging at negotiatetimeout 2 hold about 300 slots.
 	maxInflight = 1024
+	// throttleAbove is the scheduling wait (99th percentile of the goroutines made runnable since the last
+	// wake-up) above which the engine starts fewer checks: well below stallThreshold, so that the throttle
+	// acts before timeouts have to be excused.
+	throttleAbove = 100 * time.Millisecond
 )
 
 // inflightLimit is how many checks may be in flight with nofile file descriptors: one descriptor per
@@ -158,9 +166,38 @@ func (e *engine) readStarvation(now time.Time) {
 	if e.schedLat == nil {
 		return
 	}
-	if waited := e.schedLat.worst(); waited > stallThreshold {
-		e.noteStall(now, waited)
+	worst, p99 := e.schedLat.read()
+	if worst > stallThreshold {
+		e.noteStall(now, worst)
 	}
+	e.adapt(p99)
+}
+
+// adapt sets the start budget from how long runnable goroutines waited to run lately (mu held). Past
+// throttleAbove the daemon has more checks in progress than its CPU gets through: starting more only makes
+// every check slower, until their own timeouts expire while their answers wait to be read. So the starts
+// per wake-up are halved while the waits stay high, and grow again by a quarter while they stay under half
+// of it, until the budget no longer binds (the due checks wait, in order, as lag).
+func (e *engine) adapt(p99 time.Duration) {
+	switch {
+	case p99 > throttleAbove:
+		if e.throttle == 0 {
+			e.throttle = max(e.startedWake/2, 1)
+		} else {
+			e.throttle = max(e.throttle/2, 1)
+		}
+	case e.throttle > 0 && p99 < throttleAbove/2:
+		e.throttle += max(1, e.throttle/4)
+		if e.throttle >= e.limit {
+			e.throttle = 0
+		}
+	}
+	e.startedWake = 0
+}
+
+// mayStart says whether one more check may start before the next wake-up (mu held).
+func (e *engine) mayStart() bool {
+	return e.inflight < e.limit && (e.throttle == 0 || e.startedWake < e.throttle)
 }
 
 // noteStall records that the daemon was starved of CPU for d, seen at at (mu held).
@@ -232,6 +269,9 @@ func (e *engine) run(ctx context.Context) {
 			}
 			sleep = min(max(at.Sub(now), 0), maxIdleSleep)
 		}
+		if e.head < len(e.ready) {
+			sleep = min(sleep, e.quantum) // checks wait for the budget or a slot: start more next step
+		}
 		planned = now.Add(sleep)
 		e.armed = planned
 		e.mu.Unlock()
@@ -258,12 +298,13 @@ func (e *engine) run(ctx context.Context) {
 
 // startReady starts waiting checks while slots are free (mu held).
 func (e *engine) startReady(ctx context.Context, now time.Time) {
-	for e.inflight < e.limit {
+	for e.mayStart() {
 		j := e.nextReady()
 		if j == nil {
 			return
 		}
 		e.inflight++
+		e.startedWake++
 		e.observe(now.Sub(j.slot.due))
 		e.wg.Add(1)
 		go e.work(ctx, j, now)
@@ -320,7 +361,10 @@ func (e *engine) work(ctx context.Context, j *job, started time.Time) {
 			e.sched.add(j)
 			poke = !e.armed.IsZero() && j.slot.due.Before(e.armed.Add(-e.quantum))
 		}
-		next := e.nextReady()
+		var next *job
+		if e.throttle == 0 || e.startedWake < e.throttle {
+			next = e.nextReady()
+		}
 		if next == nil || ctx.Err() != nil {
 			e.inflight--
 			e.mu.Unlock()
@@ -329,6 +373,7 @@ func (e *engine) work(ctx context.Context, j *job, started time.Time) {
 			}
 			return
 		}
+		e.startedWake++
 		e.observe(now.Sub(next.slot.due))
 		e.mu.Unlock()
 		if poke {

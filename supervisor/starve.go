@@ -19,26 +19,41 @@ func newSchedLatency() *schedLatency {
 	return &schedLatency{sample: []metrics.Sample{{Name: schedLatencyMetric}}}
 }
 
-// worst is the longest wait (the lower bound of its histogram bucket) of a goroutine that became runnable
-// since the previous call; 0 on the first call or when the runtime does not report it.
-func (s *schedLatency) worst() time.Duration {
+// read returns, for the goroutines that became runnable since the previous call, the longest wait (the
+// lower bound of its histogram bucket) and the wait that 99 % of them stayed under; zeros on the first
+// call, when none ran, or when the runtime does not report it.
+func (s *schedLatency) read() (worst, p99 time.Duration) {
 	metrics.Read(s.sample)
 	if s.sample[0].Value.Kind() != metrics.KindFloat64Histogram {
-		return 0
+		return 0, 0
 	}
 	h := s.sample[0].Value.Float64Histogram()
 	first := s.last == nil
 	if len(s.last) != len(h.Counts) {
 		s.last = make([]uint64, len(h.Counts))
 	}
-	var worst time.Duration
+	var total uint64
+	for i, c := range h.Counts {
+		total += c - min(s.last[i], c)
+	}
+	if first {
+		total = 0
+	}
+	var seen uint64
 	for i := len(h.Counts) - 1; i >= 0; i-- {
-		if h.Counts[i] > s.last[i] && worst == 0 && !first {
-			worst = time.Duration(h.Buckets[i] * float64(time.Second))
+		if n := h.Counts[i] - min(s.last[i], h.Counts[i]); n > 0 && total > 0 {
+			lower := time.Duration(max(h.Buckets[i], 0) * float64(time.Second))
+			if worst == 0 {
+				worst = lower
+			}
+			if seen*100 <= total && (seen+n)*100 > total && p99 == 0 {
+				p99 = lower
+			}
+			seen += n
 		}
 		s.last[i] = h.Counts[i]
 	}
-	return max(worst, 0)
+	return worst, p99
 }
 
 // stallLog remembers the recent stalls of the daemon: when the scheduler found it starved of CPU, and for
