@@ -1,0 +1,95 @@
+package supervisor
+
+import (
+	"testing"
+	"time"
+)
+
+// TestAdaptThrottle: the start budget halves while goroutines wait longer than throttleAbove to run,
+// grows by a quarter while they wait less than half of it, and is lifted once it reaches the in-flight
+// limit.
+func TestAdaptThrottle(t *testing.T) {
+	e := newEngine(100, func(string, string) {})
+	e.startedWake = 40
+	e.adapt(10 * time.Millisecond)
+	if e.throttle != 0 || e.startedWake != 0 {
+		t.Fatalf("short waits: throttle %d, started %d; want 0, 0", e.throttle, e.startedWake)
+	}
+	e.startedWake = 40
+	want := []int{20, 10, 5, 2, 1, 1}
+	for i, w := range want {
+		e.adapt(300 * time.Millisecond)
+		if e.throttle != w {
+			t.Fatalf("long waits, step %d: throttle %d, want %d", i, e.throttle, w)
+		}
+	}
+	e.adapt(70 * time.Millisecond) // between half the threshold and the threshold: unchanged
+	if e.throttle != 1 {
+		t.Fatalf("waits in the band: throttle %d, want 1", e.throttle)
+	}
+	steps := 0
+	for e.throttle != 0 {
+		e.adapt(time.Millisecond)
+		if steps++; steps > 100 {
+			t.Fatalf("the throttle never lifts: %d", e.throttle)
+		}
+	}
+	if steps < 10 || steps > 30 {
+		t.Errorf("lifted after %d steps, want 10-30 (grows by a quarter, at least one)", steps)
+	}
+	if !e.mayStart() {
+		t.Error("unthrottled engine with free slots may not start")
+	}
+	e.throttle, e.startedWake = 3, 3
+	if e.mayStart() {
+		t.Error("throttled engine past its budget may start")
+	}
+}
+
+// TestStallLog: a stall counts for the checks that started before it, when it is longer than their limit.
+func TestStallLog(t *testing.T) {
+	var l stallLog
+	t0 := time.Unix(1000, 0)
+	l.note(t0.Add(time.Second), 600*time.Millisecond)
+	for range 20 { // older small stalls do not push out the check of a later one
+		l.note(t0.Add(2*time.Second), 100*time.Millisecond)
+	}
+	l.note(t0.Add(3*time.Second), 700*time.Millisecond)
+	cases := []struct {
+		start time.Time
+		limit time.Duration
+		want  bool
+	}{
+		{t0, 500 * time.Millisecond, true},
+		{t0.Add(2500 * time.Millisecond), 500 * time.Millisecond, true},
+		{t0.Add(2500 * time.Millisecond), 800 * time.Millisecond, false},
+		{t0.Add(4 * time.Second), 0, false},
+	}
+	for _, c := range cases {
+		if got := l.since(c.start, c.limit); got != c.want {
+			t.Errorf("since(%v, %v) = %v, want %v", c.start.Sub(t0), c.limit, got, c.want)
+		}
+	}
+}
+
+// TestSchedLatencyReads: the runtime reports scheduling latencies; the first read is the baseline.
+func TestSchedLatencyReads(t *testing.T) {
+	s := newSchedLatency()
+	if w, p := s.read(); w != 0 || p != 0 {
+		t.Errorf("first read %v, %v; want zeros (the baseline)", w, p)
+	}
+	if s.last == nil {
+		t.Fatalf("%s is not a histogram in this Go runtime", schedLatencyMetric)
+	}
+	done := make(chan struct{})
+	for range 100 {
+		go func() { done <- struct{}{} }()
+	}
+	for range 100 {
+		<-done
+	}
+	w, p := s.read()
+	if w < p || w > time.Minute {
+		t.Errorf("after 100 goroutines: worst %v, p99 %v", w, p)
+	}
+}
