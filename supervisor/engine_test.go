@@ -48,7 +48,7 @@ func (f *fakeJobs) add(e *engine, n int, iv, cost time.Duration) []*job {
 	now := time.Now()
 	for i := range n {
 		j := &job{idx: -1, slot: newSlot(iv, float64(i)/float64(n), now)}
-		j.run = func(ctx context.Context, started time.Time) {
+		j.run = func(ctx context.Context, started time.Time) time.Time {
 			f.mu.Lock()
 			f.starts[i]++
 			f.inflight++
@@ -63,6 +63,7 @@ func (f *fakeJobs) add(e *engine, n int, iv, cost time.Duration) []*job {
 			f.inflight--
 			f.timeouts = append(f.timeouts, dl.Sub(started))
 			f.mu.Unlock()
+			return time.Time{}
 		}
 		jobs[i] = j
 		e.add(j)

@@ -77,7 +77,7 @@ var errMaintenance = errors.New("Server in maintenance")
 // at its phase.
 func (s *Supervisor) startChecks(u *unit, now time.Time) {
 	u.job = job{slot: newSlot(u.key.Interval, u.key.stagger(), now), idx: -1,
-		run: func(ctx context.Context, started time.Time) { s.checkOnce(ctx, u, started) }}
+		run: func(ctx context.Context, started time.Time) time.Time { return s.checkOnce(ctx, u, started) }}
 	s.eng.add(&u.job)
 }
 
@@ -90,22 +90,26 @@ func (s *Supervisor) stopChecks(u *unit) {
 
 // checkOnce runs one check of u, which got its slot in the engine at started: it logs soft failures and
 // resets, writes the monitorfile lines and tells the owner about a change. A local failure (the director
-// could not run the check) changes nothing but is reported.
-func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time) {
+// could not run the check) changes nothing but is reported. It returns when the check ended (zero when it
+// did not read the clock): one clock reading serves the check's duration, its verdict and the engine.
+func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time) time.Time {
 	ms := *u.members.Load()
 	t := u.key.Target
 	timeout := u.key.timeout()
 	if dir := s.maintDir.Load(); dir != nil && *dir != "" && s.inMaintenance(ctx, *dir, &t, timeout) {
-		s.verdict(ctx, u, ms, errMaintenance, true)
-		return
+		s.verdict(ctx, u, ms, errMaintenance, true, time.Time{})
+		return time.Time{}
 	}
 	if s.opts.Dial != nil {
 		ctx = checker.WithDial(ctx, s.opts.Dial)
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	// The timeout starts when the check got its slot (docs/checks.md); the deadline from started saves a
+	// clock reading.
+	deadline := started.Add(timeout)
+	cctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	if !s.eng.running(&u.job, cancel) {
-		return
+		return time.Time{}
 	}
 	// A check that ignores its context is abandoned checkGrace after its deadline: the timer gives the
 	// verdict, and the engine still waits for the checker to return before it checks the real again.
@@ -115,32 +119,37 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time) 
 			if s.eng.stalledSince(started, stallLimit(timeout)) {
 				err = &localError{cause: "timed out while this director was overloaded", err: err}
 			}
-			s.verdict(ctx, u, ms, err, false)
+			s.verdict(ctx, u, ms, err, false, time.Time{})
 		}
 	})
 	err := safeCheck(cctx, u.chk, &t)
+	end := time.Now()
 	s.eng.running(&u.job, nil)
 	if !abandon.Stop() || errors.Is(cctx.Err(), context.Canceled) {
-		return // the verdict was given, or the check was stopped (reload, shutdown)
+		return end // the verdict was given, or the check was stopped (reload, shutdown)
 	}
-	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+	if err != nil && ctx.Err() == nil && !end.Before(deadline) {
 		// A timeout measures the backend only if this daemon was running: when the check saw its deadline
-		// long after it passed, or the scheduler was starved meanwhile, the timeout is the daemon's own.
-		deadline, _ := cctx.Deadline()
-		if limit := stallLimit(timeout); time.Since(deadline) > limit || s.eng.stalledSince(started, limit) {
+		// long after it passed, or the daemon was starved meanwhile, the timeout is the daemon's own.
+		if limit := stallLimit(timeout); end.Sub(deadline) > limit || s.eng.stalledSince(started, limit) {
 			err = &localError{cause: "timed out while this director was overloaded", err: err}
 		}
 	}
-	s.observeCheck(u, time.Since(started), err)
-	s.verdict(ctx, u, ms, err, false)
+	s.observeCheck(u, end.Sub(started), err)
+	s.verdict(ctx, u, ms, err, false, end)
+	return end
 }
 
-// verdict takes one check result of u (maint: the real is in maintenance).
-func (s *Supervisor) verdict(ctx context.Context, u *unit, ms []member, err error, maint bool) {
+// verdict takes one check result of u (maint: the real is in maintenance) that ended at end (zero: not
+// read).
+func (s *Supervisor) verdict(ctx context.Context, u *unit, ms []member, err error, maint bool, end time.Time) {
 	if ctx.Err() != nil {
 		return
 	}
-	now := s.opts.Now()
+	now := end
+	if now.IsZero() || !s.opts.wallClock {
+		now = s.opts.Now()
+	}
 	if cause, ok := LocalCause(err); ok {
 		u.mu.Lock()
 		if u.noVerdict == "" {
