@@ -228,6 +228,14 @@ func (e *engine) lagNow(now time.Time) time.Duration {
 	return l
 }
 
+// pressed says whether the engine is short of CPU or slots: it throttles its starts, checks wait for a
+// slot, or the last check started later than lagThreshold.
+func (e *engine) pressed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.throttle > 0 || e.head < len(e.ready) || e.lag.last >= lagThreshold
+}
+
 // noteLocal counts a local failure for the once-a-minute log.
 func (e *engine) noteLocal(cause, who string, now time.Time) {
 	e.mu.Lock()

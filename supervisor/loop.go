@@ -77,7 +77,7 @@ var errMaintenance = errors.New("Server in maintenance")
 // at its phase.
 func (s *Supervisor) startChecks(u *unit, now time.Time) {
 	u.job = job{slot: newSlot(u.key.Interval, u.key.stagger(), now), idx: -1,
-		run: func(ctx context.Context, started time.Time) time.Time { return s.checkOnce(ctx, u, started) }}
+		run: func(ctx context.Context, started time.Time) time.Time { return s.checkOnce(ctx, u, started, false) }}
 	s.eng.add(&u.job)
 }
 
@@ -92,7 +92,8 @@ func (s *Supervisor) stopChecks(u *unit) {
 // resets, writes the monitorfile lines and tells the owner about a change. A local failure (the director
 // could not run the check) changes nothing but is reported. It returns when the check ended (zero when it
 // did not read the clock): one clock reading serves the check's duration, its verdict and the engine.
-func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time) time.Time {
+// confirming says this check confirms a timeout of the check before it (see confirmTimeout).
+func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time, confirming bool) time.Time {
 	ms := *u.members.Load()
 	t := u.key.Target
 	timeout := u.key.timeout()
@@ -135,9 +136,25 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time) 
 			err = &localError{cause: "timed out while this director was overloaded", err: err}
 		}
 	}
+	if err != nil && !confirming && !end.Before(deadline) && s.confirmTimeout(u) {
+		s.observeCheck(u, end.Sub(started), &localError{cause: "timed out while checks were running behind", err: err})
+		return s.checkOnce(ctx, u, end, true)
+	}
 	s.observeCheck(u, end.Sub(started), err)
 	s.verdict(ctx, u, ms, err, false, end)
 	return end
+}
+
+// confirmTimeout says whether a timeout of u's check must be confirmed by a second check, at once, before
+// it counts: when it would count against a real that is up while this director is short of CPU (its
+// checks throttled or running behind). Then the timeout may be the director's own, in ways it cannot see
+// (the backend shares its CPU, an answer waited in a queue); a second timeout in a row is the real's. It
+// costs a timeout's time in detection only while the director is overloaded.
+func (s *Supervisor) confirmTimeout(u *unit) bool {
+	u.mu.Lock()
+	up := u.h.state == Up
+	u.mu.Unlock()
+	return up && s.eng.pressed()
 }
 
 // verdict takes one check result of u (maint: the real is in maintenance) that ended at end (zero: not
