@@ -41,6 +41,7 @@ type engine struct {
 	// (adapt), 0 when not throttled; startedWake counts the starts since the last wake-up.
 	throttle    int
 	startedWake int
+	pressedAt   time.Time // when checks last waited for the budget or a slot, or started late
 	lag         lagMeter
 	local       localReporter
 
@@ -84,6 +85,13 @@ const (
 	// wake-up) above which the engine starts fewer checks: well below stallThreshold, so that the throttle
 	// acts before timeouts have to be excused.
 	throttleAbove = 100 * time.Millisecond
+	// initialBudget is the start budget per wake-up when the engine starts (800 starts a second on the
+	// 20 ms grid), grown by adapt while the daemon keeps up: the first round of a large config does not
+	// start every check at once on a CPU that cannot run them.
+	initialBudget = 16
+	// pressedFor is how long the engine counts as short of CPU after checks last waited for the budget or
+	// a slot, or started late.
+	pressedFor = 2 * time.Second
 )
 
 // inflightLimit is how many checks may be in flight with nofile file descriptors: one descriptor per
@@ -99,7 +107,9 @@ func inflightLimit(nofile uint64) int {
 }
 
 func newEngine(limit int, log func(level, line string)) *engine {
-	return &engine{quantum: minQuantum, limit: max(limit, 1), wake: make(chan struct{}, 1), log: log, schedLat: newSchedLatency()}
+	limit = max(limit, 1)
+	return &engine{quantum: minQuantum, limit: limit, wake: make(chan struct{}, 1), log: log, schedLat: newSchedLatency(),
+		throttle: min(initialBudget, limit-1)}
 }
 
 // quantumFor is the wake-up grid for checks whose shortest checkinterval is iv: a fiftieth of it, from 20
@@ -178,8 +188,9 @@ func (e *engine) readStarvation(now time.Time) {
 // adapt sets the start budget from how long runnable goroutines waited to run lately (mu held). Past
 // throttleAbove the daemon has more checks in progress than its CPU gets through: starting more only makes
 // every check slower, until their own timeouts expire while their answers wait to be read. So the starts
-// per wake-up are halved while the waits stay high, and grow again by a quarter while they stay under half
-// of it, until the budget no longer binds (the due checks wait, in order, as lag).
+// per wake-up are halved while the waits stay high, and grow by one per wake-up while they stay under half
+// of it (50 more starts a second per second on the 20 ms grid), until the budget reaches the in-flight
+// limit and is lifted. The due checks that do not start wait, in order, as lag.
 func (e *engine) adapt(p99 time.Duration) {
 	switch {
 	case p99 > throttleAbove:
@@ -189,8 +200,7 @@ func (e *engine) adapt(p99 time.Duration) {
 			e.throttle = max(e.throttle/2, 1)
 		}
 	case e.throttle > 0 && p99 < throttleAbove/2:
-		e.throttle += max(1, e.throttle/4)
-		if e.throttle >= e.limit {
+		if e.throttle++; e.throttle >= e.limit {
 			e.throttle = 0
 		}
 	}
@@ -228,12 +238,12 @@ func (e *engine) lagNow(now time.Time) time.Duration {
 	return l
 }
 
-// pressed says whether the engine is short of CPU or slots: it throttles its starts, checks wait for a
-// slot, or the last check started later than lagThreshold.
-func (e *engine) pressed() bool {
+// pressed says whether the engine was short of CPU or slots within pressedFor of now: checks waited for
+// the start budget or a slot, or started later than lagThreshold.
+func (e *engine) pressed(now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.throttle > 0 || e.head < len(e.ready) || e.lag.last >= lagThreshold
+	return e.head < len(e.ready) || e.lag.last >= lagThreshold || (!e.pressedAt.IsZero() && now.Sub(e.pressedAt) < pressedFor)
 }
 
 // noteLocal counts a local failure for the once-a-minute log.
@@ -278,6 +288,9 @@ func (e *engine) run(ctx context.Context) {
 				at = at.Add(e.quantum)
 			}
 			sleep = min(max(at.Sub(now), 0), maxIdleSleep)
+		}
+		if e.head < len(e.ready) || e.lag.last >= lagThreshold {
+			e.pressedAt = now
 		}
 		if e.head < len(e.ready) {
 			sleep = min(sleep, e.quantum) // checks wait for the budget or a slot: start more next step

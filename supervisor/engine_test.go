@@ -236,7 +236,7 @@ func TestTimeoutConfirmedUnderPressure(t *testing.T) {
 			return nil
 		})
 		h.s.eng.mu.Lock()
-		h.s.eng.throttle = 1000 // short of CPU, with a budget that does not bind here
+		h.s.eng.pressedAt = time.Now().Add(time.Hour) // short of CPU all along
 		h.s.eng.mu.Unlock()
 		h.run()
 		wait(4 * time.Second) // the first check (within 1 s) times out 2 s later and is confirmed at once
@@ -262,7 +262,7 @@ func TestTimeoutConfirmedUnderPressure(t *testing.T) {
 		hangs = 0
 		mu.Unlock()
 		h.s.eng.mu.Lock()
-		h.s.eng.throttle = 0 // no pressure: one timeout counts
+		h.s.eng.pressedAt = time.Time{} // no pressure: one timeout counts
 		h.s.eng.mu.Unlock()
 		wait(10 * time.Second) // a check that answers: up again
 		h.expectLogs("Resetting soft failure count: 10.0.0.1:80 (tcp:10.9.9.9:80)", "Added real server: 10.0.0.1:80 (10.9.9.9:80) (Weight set to 1)")

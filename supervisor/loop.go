@@ -136,7 +136,7 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time, 
 			err = &localError{cause: "timed out while this director was overloaded", err: err}
 		}
 	}
-	if err != nil && !confirming && !end.Before(deadline) && s.confirmTimeout(u) {
+	if err != nil && !confirming && !end.Before(deadline) && s.confirmTimeout(u, end) {
 		s.observeCheck(u, end.Sub(started), &localError{cause: "timed out while checks were running behind", err: err})
 		return s.checkOnce(ctx, u, end, true)
 	}
@@ -150,11 +150,11 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time, 
 // checks throttled or running behind). Then the timeout may be the director's own, in ways it cannot see
 // (the backend shares its CPU, an answer waited in a queue); a second timeout in a row is the real's. It
 // costs a timeout's time in detection only while the director is overloaded.
-func (s *Supervisor) confirmTimeout(u *unit) bool {
+func (s *Supervisor) confirmTimeout(u *unit, now time.Time) bool {
 	u.mu.Lock()
 	up := u.h.state == Up
 	u.mu.Unlock()
-	return up && s.eng.pressed()
+	return up && s.eng.pressed(now)
 }
 
 // verdict takes one check result of u (maint: the real is in maintenance) that ended at end (zero: not

@@ -6,10 +6,14 @@ import (
 )
 
 // TestAdaptThrottle: the start budget halves while goroutines wait longer than throttleAbove to run,
-// grows by a quarter while they wait less than half of it, and is lifted once it reaches the in-flight
+// grows by one per wake-up while they wait less than half of it, and is lifted once it reaches the in-flight
 // limit.
 func TestAdaptThrottle(t *testing.T) {
 	e := newEngine(100, func(string, string) {})
+	if e.throttle != initialBudget {
+		t.Fatalf("a new engine's budget %d, want %d", e.throttle, initialBudget)
+	}
+	e.throttle = 0
 	e.startedWake = 40
 	e.adapt(10 * time.Millisecond)
 	if e.throttle != 0 || e.startedWake != 0 {
@@ -30,12 +34,12 @@ func TestAdaptThrottle(t *testing.T) {
 	steps := 0
 	for e.throttle != 0 {
 		e.adapt(time.Millisecond)
-		if steps++; steps > 100 {
+		if steps++; steps > 200 {
 			t.Fatalf("the throttle never lifts: %d", e.throttle)
 		}
 	}
-	if steps < 10 || steps > 30 {
-		t.Errorf("lifted after %d steps, want 10-30 (grows by a quarter, at least one)", steps)
+	if steps != 99 {
+		t.Errorf("lifted after %d steps, want 99 (grows by one per wake-up up to the limit of 100)", steps)
 	}
 	if !e.mayStart() {
 		t.Error("unthrottled engine with free slots may not start")
