@@ -6,7 +6,7 @@ import (
 )
 
 // TestAdaptThrottle: the start budget halves while goroutines wait longer than throttleAbove to run,
-// grows by one per wake-up while they wait less than half of it, and is lifted once it reaches the in-flight
+// grows by an eighth (at least one) per wake-up while they wait less than half of it, and is lifted once it reaches the in-flight
 // limit.
 func TestAdaptThrottle(t *testing.T) {
 	e := newEngine(100, func(string, string) {})
@@ -38,8 +38,8 @@ func TestAdaptThrottle(t *testing.T) {
 			t.Fatalf("the throttle never lifts: %d", e.throttle)
 		}
 	}
-	if steps != 99 {
-		t.Errorf("lifted after %d steps, want 99 (grows by one per wake-up up to the limit of 100)", steps)
+	if steps != 32 {
+		t.Errorf("lifted after %d steps, want 32 (from 1, grows by an eighth, at least one, per wake-up up to the limit of 100)", steps)
 	}
 	if !e.mayStart() {
 		t.Error("unthrottled engine with free slots may not start")
