@@ -1,11 +1,3 @@
-//go:build compare
-
-// The side-by-side scenario is a measurement, run by `make compare` (go test -tags compare): in user-mode
-// Linux on a shared 2-core host its outcome depends on the host's load (keepalived itself removed healthy
-// reals at load 10 and more), and today it fails for this daemon: the issue 8 targets in user-mode Linux
-// are not met yet (docs/benchmarks.md). Its assertions stay as they are; the package's other tests run in
-// make test.
-
 package compare
 
 import (
