@@ -138,11 +138,7 @@ func bound(ctx context.Context, c net.Conn) *conn {
 		c.SetDeadline(d)
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	bc := &conn{Conn: c, stop: stop, ctx: ctx}
-	if tc, ok := c.(*net.TCPConn); ok {
-		bc.raw, _ = tc.SyscallConn()
-	}
-	return bc
+	return &conn{Conn: c, stop: stop, ctx: ctx}
 }
 
 // Read reads from the connection; a read that times out at the check's deadline returns what had arrived
@@ -152,13 +148,18 @@ func (c *conn) Read(p []byte) (int, error) {
 		return c.readArrived(p)
 	}
 	n, err := c.Conn.Read(p)
-	if n == 0 && err != nil && c.raw != nil && len(p) > 0 && errors.Is(err, os.ErrDeadlineExceeded) && c.deadlinePassed() {
+	if n == 0 && err != nil && len(p) > 0 && errors.Is(err, os.ErrDeadlineExceeded) && c.deadlinePassed() {
 		// The deadline passed (it was not a cancel): clear it so that one more read can be made, which
-		// never waits.
-		if c.Conn.SetReadDeadline(time.Time{}) != nil {
+		// never waits. TCP only.
+		tc, ok := c.Conn.(*net.TCPConn)
+		if !ok {
 			return n, err
 		}
-		c.late, c.lateEr = true, err
+		raw, rerr := tc.SyscallConn()
+		if rerr != nil || c.Conn.SetReadDeadline(time.Time{}) != nil {
+			return n, err
+		}
+		c.raw, c.late, c.lateEr = raw, true, err
 		return c.readArrived(p)
 	}
 	return n, err

@@ -34,9 +34,12 @@ type engine struct {
 	limit    int
 	armed    time.Time // when the scheduler will wake next (zero: not sleeping on a timer)
 	// stalls are the recent times the daemon was starved of CPU: the scheduler woke later than
-	// stallThreshold after it planned to, or a goroutine waited that long to run.
+	// stallThreshold after it planned to, or 1 % of the goroutines waited that long to run (read by the
+	// scheduler from schedLat, by checks that time out from checkLat: each reads the latencies since its
+	// own last reading).
 	stalls   stallLog
 	schedLat *schedLatency
+	checkLat *schedLatency
 	// throttle is how many checks may start per wake-up of the scheduler while the daemon is short of CPU
 	// (adapt), 0 when not throttled; startedWake counts the starts since the last wake-up.
 	throttle    int
@@ -85,13 +88,19 @@ const (
 	// wake-up) above which the engine starts fewer checks: well below stallThreshold, so that the throttle
 	// acts before timeouts have to be excused.
 	throttleAbove = 100 * time.Millisecond
-	// initialBudget is the start budget per wake-up when the engine starts (800 starts a second on the
-	// 20 ms grid), grown by adapt while the daemon keeps up: the first round of a large config does not
-	// start every check at once on a CPU that cannot run them.
-	initialBudget = 16
+	// initialBudget is the start budget per wake-up when the engine starts (0: none until the latencies
+	// rise). A budget of 16 from the start spread the first round of 30,000 reals over many seconds, and
+	// the owner's table computation, done again for each batch of reals that came up, then took the CPU
+	// the checks needed (316 checks/s at a full core, against 7,171 without it; docs/benchmarks.md).
+	initialBudget = 0
 	// pressedFor is how long the engine counts as short of CPU after checks last waited for the budget or
 	// a slot, or started late.
 	pressedFor = 2 * time.Second
+	// throttleMinInflight is the number of checks in flight below which the engine does not cut its
+	// budget: with that few checks running, the waits come from elsewhere (the owner computing a table of
+	// 30,000 reals, the collector), and fewer checks would only slow the round that ends them (at 30,000
+	// reals on one core, cutting anyway fell to 250 checks a second at a full core).
+	throttleMinInflight = 64
 )
 
 // inflightLimit is how many checks may be in flight with nofile file descriptors: one descriptor per
@@ -108,8 +117,9 @@ func inflightLimit(nofile uint64) int {
 
 func newEngine(limit int, log func(level, line string)) *engine {
 	limit = max(limit, 1)
-	return &engine{quantum: minQuantum, limit: limit, wake: make(chan struct{}, 1), log: log, schedLat: newSchedLatency(),
-		throttle: min(initialBudget, limit-1)}
+	return &engine{quantum: minQuantum, limit: limit, wake: make(chan struct{}, 1), log: log,
+		schedLat: newSchedLatency(), checkLat: newSchedLatency(),
+		throttle: min(initialBudget, limit-1)} // an initial budget of the limit or more is none
 }
 
 // quantumFor is the wake-up grid for checks whose shortest checkinterval is iv: a fiftieth of it, from 20
@@ -168,13 +178,18 @@ func (e *engine) running(j *job, cancel context.CancelFunc) bool {
 func (e *engine) stalledSince(t time.Time, limit time.Duration) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.readStarvation(time.Now())
+	if e.checkLat != nil {
+		if _, p99 := e.checkLat.read(); p99 > stallThreshold {
+			e.noteStall(time.Now(), p99)
+		}
+	}
 	return e.stalls.since(t, limit)
 }
 
-// readStarvation notes a stall when the goroutines made runnable since the last read waited longer than
-// stallThreshold to run (the 99th percentile: one goroutine's wait, such as the collector's, is not a
-// starvation, and excusing the timeouts around it would hide a hanging real) (mu held).
+// readStarvation notes a stall when the goroutines made runnable since the scheduler's last reading waited
+// longer than stallThreshold to run (the 99th percentile: one goroutine's wait, such as the collector's, is
+// not a starvation, and excusing the timeouts around it would hide a hanging real), and adapts the start
+// budget to the latencies (scheduler, mu held).
 func (e *engine) readStarvation(now time.Time) {
 	if e.schedLat == nil {
 		return
@@ -195,7 +210,7 @@ func (e *engine) readStarvation(now time.Time) {
 // the last starts caused. The due checks that do not start wait, in order, as lag.
 func (e *engine) adapt(p99 time.Duration) {
 	switch {
-	case p99 > throttleAbove:
+	case p99 > throttleAbove && e.inflight >= throttleMinInflight:
 		if e.throttle == 0 {
 			e.throttle = max(e.startedWake/2, 1)
 		} else {

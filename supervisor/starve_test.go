@@ -13,12 +13,18 @@ func TestAdaptThrottle(t *testing.T) {
 	if e.throttle != initialBudget {
 		t.Fatalf("a new engine's budget %d, want %d", e.throttle, initialBudget)
 	}
-	e.throttle = 0
 	e.startedWake = 40
 	e.adapt(10 * time.Millisecond)
 	if e.throttle != 0 || e.startedWake != 0 {
 		t.Fatalf("short waits: throttle %d, started %d; want 0, 0", e.throttle, e.startedWake)
 	}
+	e.startedWake = 40
+	e.inflight = 10 // few checks running: the waits are not theirs
+	e.adapt(300 * time.Millisecond)
+	if e.throttle != 0 {
+		t.Fatalf("long waits with %d checks in flight: throttle %d, want none", e.inflight, e.throttle)
+	}
+	e.inflight = throttleMinInflight
 	e.startedWake = 40
 	want := []int{20, 10, 5, 2, 1, 1}
 	for i, w := range want {
