@@ -97,7 +97,7 @@ const (
 	// a slot, or started late.
 	pressedFor = 2 * time.Second
 	// throttleMinInflight is the number of checks in flight below which the engine does not cut its
-	// budget: with that few checks running, the waits come from elsewhere (the owner computing a table of
+	// budget but grows it: with that few checks running, the waits come from elsewhere (the owner computing a table of
 	// 30,000 reals, the collector), and fewer checks would only slow the round that ends them (at 30,000
 	// reals on one core, cutting anyway fell to 250 checks a second at a full core).
 	throttleMinInflight = 64
@@ -216,7 +216,7 @@ func (e *engine) adapt(p99 time.Duration) {
 		} else {
 			e.throttle = max(e.throttle/2, 1)
 		}
-	case e.throttle > 0 && p99 < throttleAbove/2:
+	case e.throttle > 0 && (p99 < throttleAbove/2 || e.inflight < throttleMinInflight):
 		if e.throttle += max(1, e.throttle/8); e.throttle >= e.limit {
 			e.throttle = 0
 		}

@@ -24,6 +24,12 @@ func TestAdaptThrottle(t *testing.T) {
 	if e.throttle != 0 {
 		t.Fatalf("long waits with %d checks in flight: throttle %d, want none", e.inflight, e.throttle)
 	}
+	e.throttle = 8
+	e.adapt(300 * time.Millisecond)
+	if e.throttle != 9 {
+		t.Fatalf("long waits with %d checks in flight: throttle %d, want 9 (grown: the waits are not theirs)", e.inflight, e.throttle)
+	}
+	e.throttle = 0
 	e.inflight = throttleMinInflight
 	e.startedWake = 40
 	want := []int{20, 10, 5, 2, 1, 1}
