@@ -45,6 +45,7 @@ type engine struct {
 	throttle    int
 	startedWake int
 	pressedAt   time.Time // when checks last waited for the budget or a slot, or started late
+	dueRate     float64   // checks due per second, all jobs together
 	lag         lagMeter
 	local       localReporter
 
@@ -136,6 +137,7 @@ func (e *engine) add(j *job) {
 		e.quantum = quantumFor(e.minIv)
 	}
 	e.sched.add(j)
+	e.dueRate += 1 / j.slot.iv.Seconds()
 	poke := e.armed.IsZero() || j.slot.due.Before(e.armed)
 	e.mu.Unlock()
 	if poke {
@@ -147,6 +149,9 @@ func (e *engine) add(j *job) {
 // running finishes (cancelled) but is not scheduled again.
 func (e *engine) remove(j *job) {
 	e.mu.Lock()
+	if !j.stopped {
+		e.dueRate = max(e.dueRate-1/j.slot.iv.Seconds(), 0)
+	}
 	j.stopped = true
 	e.sched.remove(j)
 	cancel := j.cancel
@@ -211,10 +216,11 @@ func (e *engine) readStarvation(now time.Time) {
 func (e *engine) adapt(p99 time.Duration) {
 	switch {
 	case p99 > throttleAbove && e.inflight >= throttleMinInflight:
+		floor := e.budgetFloor()
 		if e.throttle == 0 {
-			e.throttle = max(e.startedWake/2, 1)
+			e.throttle = max(e.startedWake/2, floor)
 		} else {
-			e.throttle = max(e.throttle/2, 1)
+			e.throttle = max(e.throttle/2, floor)
 		}
 	case e.throttle > 0 && (p99 < throttleAbove/2 || e.inflight < throttleMinInflight):
 		if e.throttle += max(1, e.throttle/8); e.throttle >= e.limit {
@@ -222,6 +228,15 @@ func (e *engine) adapt(p99 time.Duration) {
 		}
 	}
 	e.startedWake = 0
+}
+
+// budgetFloor is the least start budget per wake-up: a quarter of the checks due per wake-up (at least
+// one). The throttle trades lag for timeouts, but below that the lag grows without bound, and on a daemon
+// whose waits come from its own bookkeeping (the owner recomputing the table of 30,000 reals for each
+// batch of reals that came up) a smaller budget only feeds the waits: the first round trickles, and each
+// trickle costs a whole recomputation (mu held).
+func (e *engine) budgetFloor() int {
+	return max(1, int(e.dueRate*e.quantum.Seconds()/4))
 }
 
 // mayStart says whether one more check may start before the next wake-up (mu held).
