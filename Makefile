@@ -47,7 +47,7 @@ bench:
 # Side by side with keepalived in user-mode Linux: 1,000 HTTP reals, a quarter hanging (docs/benchmarks.md,
 # "Side by side with keepalived"). LDIRECTORD=/path/to/ldirectord compares another build than this tree's.
 compare: deps
-	COMPARE_LDIRECTORD=$(LDIRECTORD) $(GO) test -count=1 -timeout 15m -run TestKernelCompare -v ./e2e/compare/
+	COMPARE_LDIRECTORD=$(LDIRECTORD) $(GO) test -tags compare -count=1 -timeout 15m -run TestKernelCompare -v ./e2e/compare/
 
 demo: build
 	$(GO) run ./examples/demo -bin $(BIN)

@@ -230,13 +230,14 @@ func (e *engine) adapt(p99 time.Duration) {
 	e.startedWake = 0
 }
 
-// budgetFloor is the least start budget per wake-up: a quarter of the checks due per wake-up (at least
-// one). The throttle trades lag for timeouts, but below that the lag grows without bound, and on a daemon
+// budgetFloor is the least start budget per wake-up: a sixteenth of the checks due per wake-up (at least
+// one; a quarter kept the single CPU of user-mode Linux so busy that a hanging real's timeouts were all
+// excused). The throttle trades lag for timeouts, but below that the lag grows without bound, and on a daemon
 // whose waits come from its own bookkeeping (the owner recomputing the table of 30,000 reals for each
 // batch of reals that came up) a smaller budget only feeds the waits: the first round trickles, and each
 // trickle costs a whole recomputation (mu held).
 func (e *engine) budgetFloor() int {
-	return max(1, int(e.dueRate*e.quantum.Seconds()/4))
+	return max(1, int(e.dueRate*e.quantum.Seconds()/16))
 }
 
 // mayStart says whether one more check may start before the next wake-up (mu held).

@@ -110,15 +110,15 @@ func TestSchedLatencyReads(t *testing.T) {
 	}
 }
 
-// TestBudgetFloor: the throttle never cuts the budget below a quarter of the checks due per wake-up.
+// TestBudgetFloor: the throttle never cuts the budget below a sixteenth of the checks due per wake-up.
 func TestBudgetFloor(t *testing.T) {
 	e := newEngine(1024, func(string, string) {})
-	jobs := make([]job, 1000)
+	jobs := make([]job, 4000)
 	for i := range jobs {
 		jobs[i] = job{slot: newSlot(time.Second, 0.5, time.Unix(0, 0)), idx: -1}
 		e.add(&jobs[i])
 	}
-	// 1,000 checks a second on the 20 ms grid: 20 due per wake-up, a floor of 5.
+	// 4,000 checks a second on the 20 ms grid: 80 due per wake-up, a floor of 5.
 	if f := e.budgetFloor(); f != 5 {
 		t.Fatalf("floor %d, want 5", f)
 	}
@@ -129,11 +129,11 @@ func TestBudgetFloor(t *testing.T) {
 	if e.throttle != 5 {
 		t.Errorf("throttle %d after long waits, want the floor 5", e.throttle)
 	}
-	for i := range jobs[:800] {
+	for i := range jobs[:3200] {
 		e.remove(&jobs[i])
 		e.remove(&jobs[i]) // twice: counted once
 	}
 	if f := e.budgetFloor(); f != 1 {
-		t.Errorf("floor %d with 200 checks a second, want 1", f)
+		t.Errorf("floor %d with 800 checks a second, want 1", f)
 	}
 }
