@@ -98,9 +98,19 @@ func WithDial(ctx context.Context, d DialFunc) context.Context {
 
 // conn is a connection bounded by a check's context: every read and write fails once ctx's deadline passes
 // or ctx is cancelled.
+//
+// A TCP read that reaches the deadline takes, without waiting, what the backend had already sent: when the
+// director is starved of CPU, the deadline timer can fire before the goroutine reading the socket is run
+// (or before the poller reports the answer that arrived in time), and that timeout would be the director's,
+// not the backend's. Only a socket with nothing in it times out; the reads after such a late one never
+// wait either.
 type conn struct {
 	net.Conn
-	stop func() bool
+	stop   func() bool
+	ctx    context.Context
+	late   bool            // the deadline passed: reads only take what is already there
+	lateEr error           // the timeout that made the conn late, returned when nothing is there
+	raw    syscall.RawConn // nil unless TCP
 }
 
 // dial connects to ap over network ("tcp" or "udp"), bounded by ctx. The caller must Close the conn.
@@ -128,7 +138,59 @@ func bound(ctx context.Context, c net.Conn) *conn {
 		c.SetDeadline(d)
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	return &conn{Conn: c, stop: stop}
+	return &conn{Conn: c, stop: stop, ctx: ctx}
+}
+
+// Read reads from the connection; a read that times out at the check's deadline returns what had arrived
+// by then (see conn).
+func (c *conn) Read(p []byte) (int, error) {
+	if c.late {
+		return c.readArrived(p)
+	}
+	n, err := c.Conn.Read(p)
+	if n == 0 && err != nil && len(p) > 0 && errors.Is(err, os.ErrDeadlineExceeded) && c.deadlinePassed() {
+		// The deadline passed (it was not a cancel): clear it so that one more read can be made, which
+		// never waits. TCP only.
+		tc, ok := c.Conn.(*net.TCPConn)
+		if !ok {
+			return n, err
+		}
+		raw, rerr := tc.SyscallConn()
+		if rerr != nil || c.Conn.SetReadDeadline(time.Time{}) != nil {
+			return n, err
+		}
+		c.raw, c.late, c.lateEr = raw, true, err
+		return c.readArrived(p)
+	}
+	return n, err
+}
+
+// deadlinePassed says whether the check's deadline is over and the check was not cancelled (a cancel also
+// ends I/O through a deadline in the past).
+func (c *conn) deadlinePassed() bool {
+	d, ok := c.ctx.Deadline()
+	return ok && !errors.Is(c.ctx.Err(), context.Canceled) && !time.Now().Before(d)
+}
+
+// readArrived makes one non-blocking read: what is in the socket now, or the timeout when it is empty.
+func (c *conn) readArrived(p []byte) (int, error) {
+	var n int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), p)
+		return true // never wait for readiness
+	})
+	switch {
+	case err != nil:
+		return 0, c.lateEr
+	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
+		return 0, c.lateEr
+	case rerr != nil:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // Close releases the context hook and closes the connection.

@@ -32,11 +32,22 @@ type engine struct {
 	head     int
 	inflight int
 	limit    int
-	armed    time.Time     // when the scheduler will wake next (zero: not sleeping on a timer)
-	stallAt  time.Time     // the last time the scheduler woke later than stallThreshold after it planned to
-	stallFor time.Duration // how much later
-	lag      lagMeter
-	local    localReporter
+	armed    time.Time // when the scheduler will wake next (zero: not sleeping on a timer)
+	// stalls are the recent times the daemon was starved of CPU: the scheduler woke later than
+	// stallThreshold after it planned to, or 1 % of the goroutines waited that long to run (read by the
+	// scheduler from schedLat, by checks that time out from checkLat: each reads the latencies since its
+	// own last reading).
+	stalls   stallLog
+	schedLat *schedLatency
+	checkLat *schedLatency
+	// throttle is how many checks may start per wake-up of the scheduler while the daemon is short of CPU
+	// (adapt), 0 when not throttled; startedWake counts the starts since the last wake-up.
+	throttle    int
+	startedWake int
+	pressedAt   time.Time // when checks last waited for the budget or a slot, or started late
+	dueRate     float64   // checks due per second, all jobs together
+	lag         lagMeter
+	local       localReporter
 
 	wake chan struct{}
 	wg   sync.WaitGroup
@@ -46,7 +57,9 @@ type engine struct {
 }
 
 // job is one periodic check in the engine. run performs one check and handles its result; started is
-// when it got its slot (its timeout starts then).
+// when it got its slot (its timeout starts then). run returns when the check ended, read once by the
+// check for all its uses (zero: the engine reads the clock): in user-mode Linux every clock read is a
+// system call.
 type job struct {
 	slot    slot
 	idx     int  // in the schedule; -1 when not in it (mu)
@@ -54,7 +67,7 @@ type job struct {
 	// cancel cancels the running check, nil when none runs (mu). Jobs share the engine's context rather
 	// than have one each: a context per job cost 500 bytes per real and a map entry in the parent.
 	cancel context.CancelFunc
-	run    func(ctx context.Context, started time.Time)
+	run    func(ctx context.Context, started time.Time) time.Time
 }
 
 // Engine defaults.
@@ -72,6 +85,23 @@ const (
 	// stack (8-32 KiB), and beyond about a thousand concurrent checks a core only switches between them.
 	// 1,000 reals with a quarter hanging at negotiatetimeout 2 hold about 300 slots.
 	maxInflight = 1024
+	// throttleAbove is the scheduling wait (99th percentile of the goroutines made runnable since the last
+	// wake-up) above which the engine starts fewer checks: well below stallThreshold, so that the throttle
+	// acts before timeouts have to be excused.
+	throttleAbove = 100 * time.Millisecond
+	// initialBudget is the start budget per wake-up when the engine starts (0: none until the latencies
+	// rise). A budget of 16 from the start spread the first round of 30,000 reals over many seconds, and
+	// the owner's table computation, done again for each batch of reals that came up, then took the CPU
+	// the checks needed (316 checks/s at a full core, against 7,171 without it; docs/benchmarks.md).
+	initialBudget = 0
+	// pressedFor is how long the engine counts as short of CPU after checks last waited for the budget or
+	// a slot, or started late.
+	pressedFor = 2 * time.Second
+	// throttleMinInflight is the number of checks in flight below which the engine does not cut its
+	// budget but grows it: with that few checks running, the waits come from elsewhere (the owner computing a table of
+	// 30,000 reals, the collector), and fewer checks would only slow the round that ends them (at 30,000
+	// reals on one core, cutting anyway fell to 250 checks a second at a full core).
+	throttleMinInflight = 64
 )
 
 // inflightLimit is how many checks may be in flight with nofile file descriptors: one descriptor per
@@ -87,7 +117,10 @@ func inflightLimit(nofile uint64) int {
 }
 
 func newEngine(limit int, log func(level, line string)) *engine {
-	return &engine{quantum: minQuantum, limit: max(limit, 1), wake: make(chan struct{}, 1), log: log}
+	limit = max(limit, 1)
+	return &engine{quantum: minQuantum, limit: limit, wake: make(chan struct{}, 1), log: log,
+		schedLat: newSchedLatency(), checkLat: newSchedLatency(),
+		throttle: min(initialBudget, limit-1)} // an initial budget of the limit or more is none
 }
 
 // quantumFor is the wake-up grid for checks whose shortest checkinterval is iv: a fiftieth of it, from 20
@@ -104,6 +137,7 @@ func (e *engine) add(j *job) {
 		e.quantum = quantumFor(e.minIv)
 	}
 	e.sched.add(j)
+	e.dueRate += 1 / j.slot.iv.Seconds()
 	poke := e.armed.IsZero() || j.slot.due.Before(e.armed)
 	e.mu.Unlock()
 	if poke {
@@ -115,6 +149,9 @@ func (e *engine) add(j *job) {
 // running finishes (cancelled) but is not scheduled again.
 func (e *engine) remove(j *job) {
 	e.mu.Lock()
+	if !j.stopped {
+		e.dueRate = max(e.dueRate-1/j.slot.iv.Seconds(), 0)
+	}
 	j.stopped = true
 	e.sched.remove(j)
 	cancel := j.cancel
@@ -140,13 +177,76 @@ func (e *engine) running(j *job, cancel context.CancelFunc) bool {
 	return !stopped
 }
 
-// stalledSince says whether the scheduler found the daemon starved of CPU for more than limit at or after
-// t (its last stall only).
+// stalledSince says whether the daemon was found starved of CPU for more than limit at or after t. It
+// reads the runtime's scheduling latencies first, so a check that ends in a starvation the scheduler has
+// not woken up to see yet still finds it.
 func (e *engine) stalledSince(t time.Time, limit time.Duration) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return !e.stallAt.Before(t) && e.stallFor > limit
+	if e.checkLat != nil {
+		if _, p99 := e.checkLat.read(); p99 > stallThreshold {
+			e.noteStall(time.Now(), p99)
+		}
+	}
+	return e.stalls.since(t, limit)
 }
+
+// readStarvation notes a stall when the goroutines made runnable since the scheduler's last reading waited
+// longer than stallThreshold to run (the 99th percentile: one goroutine's wait, such as the collector's, is
+// not a starvation, and excusing the timeouts around it would hide a hanging real), and adapts the start
+// budget to the latencies (scheduler, mu held).
+func (e *engine) readStarvation(now time.Time) {
+	if e.schedLat == nil {
+		return
+	}
+	_, p99 := e.schedLat.read()
+	if p99 > stallThreshold {
+		e.noteStall(now, p99)
+	}
+	e.adapt(p99)
+}
+
+// adapt sets the start budget from how long runnable goroutines waited to run lately (mu held). Past
+// throttleAbove the daemon has more checks in progress than its CPU gets through: starting more only makes
+// every check slower, until their own timeouts expire while their answers wait to be read. So the starts
+// per wake-up are halved while the waits stay high, and grow by an eighth (at least one) per wake-up while
+// they stay under half of it, until the budget reaches the in-flight limit and is lifted: from 16 to 1,024
+// in 35 wake-ups (0.7 s on the 20 ms grid, 3.5 s on the 100 ms one), each of them a check of the latencies
+// the last starts caused. The due checks that do not start wait, in order, as lag.
+func (e *engine) adapt(p99 time.Duration) {
+	switch {
+	case p99 > throttleAbove && e.inflight >= throttleMinInflight:
+		floor := e.budgetFloor()
+		if e.throttle == 0 {
+			e.throttle = max(e.startedWake/2, floor)
+		} else {
+			e.throttle = max(e.throttle/2, floor)
+		}
+	case e.throttle > 0 && (p99 < throttleAbove/2 || e.inflight < throttleMinInflight):
+		if e.throttle += max(1, e.throttle/8); e.throttle >= e.limit {
+			e.throttle = 0
+		}
+	}
+	e.startedWake = 0
+}
+
+// budgetFloor is the least start budget per wake-up: a sixteenth of the checks due per wake-up (at least
+// one; a quarter kept the single CPU of user-mode Linux so busy that a hanging real's timeouts were all
+// excused). The throttle trades lag for timeouts, but below that the lag grows without bound, and on a daemon
+// whose waits come from its own bookkeeping (the owner recomputing the table of 30,000 reals for each
+// batch of reals that came up) a smaller budget only feeds the waits: the first round trickles, and each
+// trickle costs a whole recomputation (mu held).
+func (e *engine) budgetFloor() int {
+	return max(1, int(e.dueRate*e.quantum.Seconds()/16))
+}
+
+// mayStart says whether one more check may start before the next wake-up (mu held).
+func (e *engine) mayStart() bool {
+	return e.inflight < e.limit && (e.throttle == 0 || e.startedWake < e.throttle)
+}
+
+// noteStall records that the daemon was starved of CPU for d, seen at at (mu held).
+func (e *engine) noteStall(at time.Time, d time.Duration) { e.stalls.note(at, d) }
 
 // stallLimit is how long the daemon may have been starved during a check of the given timeout before
 // the check's timeout no longer counts against the real: a quarter of the timeout, at least
@@ -169,6 +269,14 @@ func (e *engine) lagNow(now time.Time) time.Duration {
 		return 0
 	}
 	return l
+}
+
+// pressed says whether the engine was short of CPU or slots within pressedFor of now: checks waited for
+// the start budget or a slot, or started later than lagThreshold.
+func (e *engine) pressed(now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.head < len(e.ready) || e.lag.last >= lagThreshold || (!e.pressedAt.IsZero() && now.Sub(e.pressedAt) < pressedFor)
 }
 
 // noteLocal counts a local failure for the once-a-minute log.
@@ -198,8 +306,9 @@ func (e *engine) run(ctx context.Context) {
 		now := time.Now()
 		e.mu.Lock()
 		if !planned.IsZero() && now.Sub(planned) > stallThreshold {
-			e.stallAt, e.stallFor = now, now.Sub(planned)
+			e.noteStall(now, now.Sub(planned))
 		}
+		e.readStarvation(now)
 		e.compactReady()
 		e.ready = e.sched.popDue(now, e.ready)
 		e.startReady(ctx, now)
@@ -212,6 +321,12 @@ func (e *engine) run(ctx context.Context) {
 				at = at.Add(e.quantum)
 			}
 			sleep = min(max(at.Sub(now), 0), maxIdleSleep)
+		}
+		if e.head < len(e.ready) || e.lag.last >= lagThreshold {
+			e.pressedAt = now
+		}
+		if e.head < len(e.ready) {
+			sleep = min(sleep, e.quantum) // checks wait for the budget or a slot: start more next step
 		}
 		planned = now.Add(sleep)
 		e.armed = planned
@@ -239,12 +354,13 @@ func (e *engine) run(ctx context.Context) {
 
 // startReady starts waiting checks while slots are free (mu held).
 func (e *engine) startReady(ctx context.Context, now time.Time) {
-	for e.inflight < e.limit {
+	for e.mayStart() {
 		j := e.nextReady()
 		if j == nil {
 			return
 		}
 		e.inflight++
+		e.startedWake++
 		e.observe(now.Sub(j.slot.due))
 		e.wg.Add(1)
 		go e.work(ctx, j, now)
@@ -290,10 +406,13 @@ func (e *engine) compactReady() {
 func (e *engine) work(ctx context.Context, j *job, started time.Time) {
 	defer e.wg.Done()
 	for {
+		var now time.Time
 		if ctx.Err() == nil {
-			j.run(ctx, started)
+			now = j.run(ctx, started)
 		}
-		now := time.Now()
+		if now.IsZero() {
+			now = time.Now()
+		}
 		e.mu.Lock()
 		poke := false
 		if !j.stopped && ctx.Err() == nil {
@@ -301,7 +420,10 @@ func (e *engine) work(ctx context.Context, j *job, started time.Time) {
 			e.sched.add(j)
 			poke = !e.armed.IsZero() && j.slot.due.Before(e.armed.Add(-e.quantum))
 		}
-		next := e.nextReady()
+		var next *job
+		if e.throttle == 0 || e.startedWake < e.throttle {
+			next = e.nextReady()
+		}
 		if next == nil || ctx.Err() != nil {
 			e.inflight--
 			e.mu.Unlock()
@@ -310,6 +432,7 @@ func (e *engine) work(ctx context.Context, j *job, started time.Time) {
 			}
 			return
 		}
+		e.startedWake++
 		e.observe(now.Sub(next.slot.due))
 		e.mu.Unlock()
 		if poke {

@@ -48,7 +48,7 @@ func (f *fakeJobs) add(e *engine, n int, iv, cost time.Duration) []*job {
 	now := time.Now()
 	for i := range n {
 		j := &job{idx: -1, slot: newSlot(iv, float64(i)/float64(n), now)}
-		j.run = func(ctx context.Context, started time.Time) {
+		j.run = func(ctx context.Context, started time.Time) time.Time {
 			f.mu.Lock()
 			f.starts[i]++
 			f.inflight++
@@ -63,6 +63,7 @@ func (f *fakeJobs) add(e *engine, n int, iv, cost time.Duration) []*job {
 			f.inflight--
 			f.timeouts = append(f.timeouts, dl.Sub(started))
 			f.mu.Unlock()
+			return time.Time{}
 		}
 		jobs[i] = j
 		e.add(j)
@@ -197,7 +198,7 @@ func TestTimeoutDuringStallIsLocal(t *testing.T) {
 		h.s.eng.mu.Lock()
 		// What the scheduler notes when it wakes far later than planned: 0.6 s, more than a quarter of the
 		// timeout.
-		h.s.eng.stallAt, h.s.eng.stallFor = time.Now(), 600*time.Millisecond
+		h.s.eng.noteStall(time.Now(), 600*time.Millisecond)
 		h.s.eng.mu.Unlock()
 		wait(2 * time.Second)
 		h.expectLogs("E: Could not check real server 10.0.0.1:80 (tcp:10.9.9.9:80): timed out while this director was overloaded; it keeps its health (local error, logged once a minute per cause)")
@@ -206,6 +207,69 @@ func TestTimeoutDuringStallIsLocal(t *testing.T) {
 			t.Errorf("health %s, no verdict %q", r.Health, r.NoVerdict)
 		}
 		wait(12 * time.Second) // the next check, no stall: the real is down
+		h.expectLogs("Deleted real server: 10.0.0.1:80 (10.9.9.9:80)")
+		h.stop()
+	})
+}
+
+// TestTimeoutConfirmedUnderPressure: while the engine is short of CPU (throttled), a timeout of a real that
+// is up is checked again at once and counts only when the second check times out too; without pressure
+// one timeout counts.
+func TestTimeoutConfirmedUnderPressure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := vs("10.9.9.9:80", rs("10.0.0.1:80", masq, 1))
+		v.NegotiateTimeout = 2 * time.Second
+		v.CheckInterval = 10 * time.Second
+		have := table(map[string][]ipvsctl.Destination{"10.9.9.9:80": {dest("10.0.0.1:80", ipvsctl.Masq, 1)}})
+		h := newHarness(t, cfgOf(v), have, nil)
+		var mu sync.Mutex
+		hangs := 1 // the first check hangs, the next ones answer
+		h.checks.set("10.0.0.1:80", func(ctx context.Context) error {
+			mu.Lock()
+			hang := hangs > 0
+			hangs--
+			mu.Unlock()
+			if hang {
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return nil
+		})
+		h.s.eng.mu.Lock()
+		h.s.eng.pressedAt = time.Now().Add(time.Hour) // short of CPU all along
+		h.s.eng.mu.Unlock()
+		h.run()
+		wait(4 * time.Second) // the first check (within 1 s) times out 2 s later and is confirmed at once
+		if n := h.checks.count("10.0.0.1:80"); n < 2 {
+			t.Errorf("%d checks, want at least 2 (the timeout and its confirmation)", n)
+		}
+		h.expectLogs()
+		if r := h.s.Snapshot().Virtuals[0].Reals[0]; r.Health != Up {
+			t.Errorf("health %s after a timeout not confirmed, want up", r.Health)
+		}
+
+		mu.Lock()
+		hangs = 2 // the next check and its confirmation hang: the real is down
+		mu.Unlock()
+		n := h.checks.count("10.0.0.1:80")
+		wait(15 * time.Second)
+		h.expectLogs("Deleted real server: 10.0.0.1:80 (10.9.9.9:80)")
+		if m := h.checks.count("10.0.0.1:80"); m < n+2 {
+			t.Errorf("%d checks, want at least %d", m, n+2)
+		}
+
+		mu.Lock()
+		hangs = 0
+		mu.Unlock()
+		h.s.eng.mu.Lock()
+		h.s.eng.pressedAt = time.Time{} // no pressure: one timeout counts
+		h.s.eng.mu.Unlock()
+		wait(10 * time.Second) // a check that answers: up again
+		h.expectLogs("Resetting soft failure count: 10.0.0.1:80 (tcp:10.9.9.9:80)", "Added real server: 10.0.0.1:80 (10.9.9.9:80) (Weight set to 1)")
+		mu.Lock()
+		hangs = 1
+		mu.Unlock()
+		wait(10 * time.Second)
 		h.expectLogs("Deleted real server: 10.0.0.1:80 (10.9.9.9:80)")
 		h.stop()
 	})

@@ -152,6 +152,10 @@ func newHarness(t *testing.T, cfg *config.Config, have ipvsctl.Table, opt func(*
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The harness runs in synctest bubbles with fake time, but the runtime's scheduling latencies are real
+	// and process-wide (other tests, -race on a shared machine): the tests that need a stall or a throttle
+	// set it themselves.
+	s.eng.schedLat, s.eng.checkLat, s.eng.throttle = nil, nil, 0
 	h.s = s
 	return h
 }

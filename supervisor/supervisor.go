@@ -76,6 +76,8 @@ type Options struct {
 	Run func(ctx context.Context, argv []string) error
 	// Now is the clock for monitorfile lines and Snapshot. Default time.Now.
 	Now func() time.Time
+	// wallClock says Now is time.Now (the default): a check's own clock reading serves as its Now.
+	wallClock bool
 	// LookupAddr is the reverse DNS lookup for maintenancedir. Default net.DefaultResolver.LookupAddr.
 	LookupAddr func(ctx context.Context, addr string) ([]string, error)
 
@@ -241,7 +243,7 @@ func (o *Options) setDefaults() {
 		o.Run = runCommand
 	}
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now, o.wallClock = time.Now, true
 	}
 	if o.LookupAddr == nil {
 		o.LookupAddr = net.DefaultResolver.LookupAddr

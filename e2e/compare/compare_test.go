@@ -1,10 +1,11 @@
 //go:build compare
 
 // The side-by-side scenario is a measurement, run by `make compare` (go test -tags compare): in user-mode
-// Linux on a shared 2-core host its outcome depends on the host's load (keepalived itself removed healthy
-// reals at load 10 and more), and today it fails for this daemon: the issue 8 targets in user-mode Linux
-// are not met yet (docs/benchmarks.md). Its assertions stay as they are; the package's other tests run in
-// make test.
+// Linux on a shared 2-core host its outcome depends on the host's load. With the overload work of issue 8
+// this daemon removed no healthy real in any run since the start throttle (docs/benchmarks.md), and passed
+// three runs in a row once, but with a loaded host its detection of the hanging victim still exceeded the
+// 20 s the test allows in some runs: not reliable enough for make test yet. Its assertions stay as they
+// are; the package's other tests run in make test.
 
 package compare
 
@@ -223,6 +224,7 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 		res.logRemoved = logRemovals(d.log(), d.removedLine)
 		if t.Failed() {
 			t.Logf("%s log (tail, before the stop):\n%s", d.name, tail(d.log(), 40))
+			t.Logf("%s log (its lines by kind, most frequent first):\n%s", d.name, digest(d.log(), 25))
 		}
 		*results = append(*results, res)
 	}()

@@ -1,8 +1,13 @@
 package compare
 
 import (
+	"cmp"
+	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -27,6 +32,31 @@ func logRemovals(log string, re *regexp.Regexp) int {
 	return n
 }
 
+// logStamp is the "[date|config|pid] " prefix of a log line; logNumber any number or address in it.
+var (
+	logStamp  = regexp.MustCompile(`^\[[^]]*\] `)
+	logNumber = regexp.MustCompile(`[0-9][0-9.:]*`)
+)
+
+// digest is the n most frequent kinds of lines of log (the line without its stamp, numbers and addresses
+// as N) with their counts: why a daemon did what it did, when its tail is not enough.
+func digest(log string, n int) string {
+	counts := map[string]int{}
+	for _, l := range strings.Split(log, "\n") {
+		if l = logNumber.ReplaceAllString(logStamp.ReplaceAllString(l, ""), "N"); l != "" {
+			counts[l]++
+		}
+	}
+	kinds := slices.SortedFunc(maps.Keys(counts), func(a, b string) int {
+		return cmp.Or(counts[b]-counts[a], strings.Compare(a, b))
+	})
+	var b strings.Builder
+	for _, k := range kinds[:min(n, len(kinds))] {
+		fmt.Fprintf(&b, "%7d %s\n", counts[k], k)
+	}
+	return b.String()
+}
+
 // TestLogRemovals counts the removal lines of both daemons' logs as they write them: healthy reals only,
 // not the hanging ones nor the victim (whose removal is the detection).
 func TestLogRemovals(t *testing.T) {
@@ -47,5 +77,20 @@ Tue Dec  1 06:08:17 2026: Shutting down service [10.2.0.7]:tcp:8009 from VS [10.
 `
 	if n := logRemovals(kaLog, keepalivedRemoved); n != 1 {
 		t.Errorf("keepalived log: %d healthy removals, want 1 (10.2.0.6:8002)", n)
+	}
+}
+
+// TestDigest groups log lines by their text with numbers and addresses replaced, most frequent first.
+func TestDigest(t *testing.T) {
+	const log = `[Tue Dec  1 06:10:41 2026|compare.cf|772] Deleted real server: 10.2.0.5:8003 (10.9.9.4:80)
+[Tue Dec  1 06:10:41 2026|compare.cf|772] Deleted real server: 10.2.0.4:8003 (10.9.9.4:80)
+[Tue Dec  1 06:10:42 2026|compare.cf|772] Added real server: 10.2.0.5:8003 (10.9.9.4:80) (Weight set to 1)
+`
+	want := "      2 Deleted real server: N (N)\n      1 Added real server: N (N) (Weight set to N)\n"
+	if got := digest(log, 5); got != want {
+		t.Errorf("digest:\n%s\nwant:\n%s", got, want)
+	}
+	if got := digest(log, 1); got != "      2 Deleted real server: N (N)\n" {
+		t.Errorf("digest of 1: %q", got)
 	}
 }

@@ -1,0 +1,139 @@
+package supervisor
+
+import (
+	"testing"
+	"time"
+)
+
+// TestAdaptThrottle: the start budget halves while goroutines wait longer than throttleAbove to run,
+// grows by an eighth (at least one) per wake-up while they wait less than half of it, and is lifted once it reaches the in-flight
+// limit.
+func TestAdaptThrottle(t *testing.T) {
+	e := newEngine(100, func(string, string) {})
+	if e.throttle != initialBudget {
+		t.Fatalf("a new engine's budget %d, want %d", e.throttle, initialBudget)
+	}
+	e.startedWake = 40
+	e.adapt(10 * time.Millisecond)
+	if e.throttle != 0 || e.startedWake != 0 {
+		t.Fatalf("short waits: throttle %d, started %d; want 0, 0", e.throttle, e.startedWake)
+	}
+	e.startedWake = 40
+	e.inflight = 10 // few checks running: the waits are not theirs
+	e.adapt(300 * time.Millisecond)
+	if e.throttle != 0 {
+		t.Fatalf("long waits with %d checks in flight: throttle %d, want none", e.inflight, e.throttle)
+	}
+	e.throttle = 8
+	e.adapt(300 * time.Millisecond)
+	if e.throttle != 9 {
+		t.Fatalf("long waits with %d checks in flight: throttle %d, want 9 (grown: the waits are not theirs)", e.inflight, e.throttle)
+	}
+	e.throttle = 0
+	e.inflight = throttleMinInflight
+	e.startedWake = 40
+	want := []int{20, 10, 5, 2, 1, 1}
+	for i, w := range want {
+		e.adapt(300 * time.Millisecond)
+		if e.throttle != w {
+			t.Fatalf("long waits, step %d: throttle %d, want %d", i, e.throttle, w)
+		}
+	}
+	e.adapt(70 * time.Millisecond) // between half the threshold and the threshold: unchanged
+	if e.throttle != 1 {
+		t.Fatalf("waits in the band: throttle %d, want 1", e.throttle)
+	}
+	steps := 0
+	for e.throttle != 0 {
+		e.adapt(time.Millisecond)
+		if steps++; steps > 200 {
+			t.Fatalf("the throttle never lifts: %d", e.throttle)
+		}
+	}
+	if steps != 32 {
+		t.Errorf("lifted after %d steps, want 32 (from 1, grows by an eighth, at least one, per wake-up up to the limit of 100)", steps)
+	}
+	if !e.mayStart() {
+		t.Error("unthrottled engine with free slots may not start")
+	}
+	e.throttle, e.startedWake = 3, 3
+	if e.mayStart() {
+		t.Error("throttled engine past its budget may start")
+	}
+}
+
+// TestStallLog: a stall counts for the checks that started before it, when it is longer than their limit.
+func TestStallLog(t *testing.T) {
+	var l stallLog
+	t0 := time.Unix(1000, 0)
+	l.note(t0.Add(time.Second), 600*time.Millisecond)
+	for range 20 { // older small stalls do not push out the check of a later one
+		l.note(t0.Add(2*time.Second), 100*time.Millisecond)
+	}
+	l.note(t0.Add(3*time.Second), 700*time.Millisecond)
+	cases := []struct {
+		start time.Time
+		limit time.Duration
+		want  bool
+	}{
+		{t0, 500 * time.Millisecond, true},
+		{t0.Add(2500 * time.Millisecond), 500 * time.Millisecond, true},
+		{t0.Add(2500 * time.Millisecond), 800 * time.Millisecond, false},
+		{t0.Add(4 * time.Second), 0, false},
+	}
+	for _, c := range cases {
+		if got := l.since(c.start, c.limit); got != c.want {
+			t.Errorf("since(%v, %v) = %v, want %v", c.start.Sub(t0), c.limit, got, c.want)
+		}
+	}
+}
+
+// TestSchedLatencyReads: the runtime reports scheduling latencies; the first read is the baseline.
+func TestSchedLatencyReads(t *testing.T) {
+	s := newSchedLatency()
+	if w, p := s.read(); w != 0 || p != 0 {
+		t.Errorf("first read %v, %v; want zeros (the baseline)", w, p)
+	}
+	if s.last == nil {
+		t.Fatalf("%s is not a histogram in this Go runtime", schedLatencyMetric)
+	}
+	done := make(chan struct{})
+	for range 100 {
+		go func() { done <- struct{}{} }()
+	}
+	for range 100 {
+		<-done
+	}
+	w, p := s.read()
+	if w < p || w > time.Minute {
+		t.Errorf("after 100 goroutines: worst %v, p99 %v", w, p)
+	}
+}
+
+// TestBudgetFloor: the throttle never cuts the budget below a sixteenth of the checks due per wake-up.
+func TestBudgetFloor(t *testing.T) {
+	e := newEngine(1024, func(string, string) {})
+	jobs := make([]job, 4000)
+	for i := range jobs {
+		jobs[i] = job{slot: newSlot(time.Second, 0.5, time.Unix(0, 0)), idx: -1}
+		e.add(&jobs[i])
+	}
+	// 4,000 checks a second on the 20 ms grid: 80 due per wake-up, a floor of 5.
+	if f := e.budgetFloor(); f != 5 {
+		t.Fatalf("floor %d, want 5", f)
+	}
+	e.inflight, e.startedWake = 500, 40
+	for range 10 {
+		e.adapt(time.Second)
+	}
+	if e.throttle != 5 {
+		t.Errorf("throttle %d after long waits, want the floor 5", e.throttle)
+	}
+	for i := range jobs[:3200] {
+		e.remove(&jobs[i])
+		e.remove(&jobs[i]) // twice: counted once
+	}
+	if f := e.budgetFloor(); f != 1 {
+		t.Errorf("floor %d with 800 checks a second, want 1", f)
+	}
+}
