@@ -274,3 +274,42 @@ func TestTimeoutConfirmedUnderPressure(t *testing.T) {
 		h.stop()
 	})
 }
+
+// TestExcusedTimeoutsAreBounded: a real whose every check times out while this director is overloaded
+// keeps its health for maxExcused timeouts (each logged as the director's local error), and the next one
+// counts: overload makes the verdict late, it does not hide a dead real for good.
+func TestExcusedTimeoutsAreBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := vs("10.9.9.9:80", rs("10.0.0.1:80", masq, 1))
+		v.NegotiateTimeout = 2 * time.Second
+		v.CheckInterval = 10 * time.Second
+		have := table(map[string][]ipvsctl.Destination{"10.9.9.9:80": {dest("10.0.0.1:80", ipvsctl.Masq, 1)}})
+		h := newHarness(t, cfgOf(v), have, nil)
+		h.checks.hang("10.0.0.1:80")
+		h.run()
+		for i := 1; i <= maxExcused+1; i++ {
+			for h.checks.count("10.0.0.1:80") < i {
+				wait(100 * time.Millisecond)
+			}
+			// The director stalls while the check runs: its timeout is blamed on the director.
+			h.s.eng.mu.Lock()
+			h.s.eng.noteStall(time.Now(), 600*time.Millisecond)
+			h.s.eng.mu.Unlock()
+			wait(2500 * time.Millisecond)
+			r := h.s.Snapshot().Virtuals[0].Reals[0]
+			if i <= maxExcused && (r.Health != Up || r.NoVerdict != "timed out while this director was overloaded") {
+				t.Fatalf("timeout %d: health %s, no verdict %q; want up, blamed on the director", i, r.Health, r.NoVerdict)
+			}
+			if i == maxExcused+1 && r.Health != Down {
+				t.Fatalf("timeout %d: health %s, want down", i, r.Health)
+			}
+		}
+		h.expectLogs(
+			"E: Could not check real server 10.0.0.1:80 (tcp:10.9.9.9:80): timed out while this director was overloaded; it keeps its health (local error, logged once a minute per cause)",
+			"Deleted real server: 10.0.0.1:80 (10.9.9.9:80)")
+		if r := h.s.Snapshot().Virtuals[0].Reals[0]; !strings.HasSuffix(r.LastError, "(4 timeouts in a row, each while this director was overloaded: counted)") {
+			t.Errorf("last error %q", r.LastError)
+		}
+		h.stop()
+	})
+}

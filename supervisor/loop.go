@@ -43,6 +43,8 @@ type unit struct {
 	// "" when it gave one; noVerdictAt is when.
 	noVerdict   string
 	noVerdictAt time.Time
+	// excused counts the timeouts in a row blamed on this director's overload (verdict).
+	excused int
 }
 
 // setState sets the owner's state of u and shows it to readers (owner goroutine).
@@ -158,6 +160,10 @@ func (s *Supervisor) confirmTimeout(u *unit, now time.Time) bool {
 	return up && s.eng.pressed(now)
 }
 
+// maxExcused is how many timeouts in a row a real may have blamed on this director's overload before the
+// next one counts against it: overload makes a verdict late, it never hides a dead real for good.
+const maxExcused = 3
+
 // verdict takes one check result of u (maint: the real is in maintenance) that ended at end (zero: not
 // read).
 func (s *Supervisor) verdict(ctx context.Context, u *unit, ms []member, err error, maint bool, end time.Time) {
@@ -169,17 +175,28 @@ func (s *Supervisor) verdict(ctx context.Context, u *unit, ms []member, err erro
 		now = s.opts.Now()
 	}
 	if cause, ok := LocalCause(err); ok {
+		var excuse *localError
+		excused := errors.As(err, &excuse) // a timeout blamed on this director's overload, not an errno
 		u.mu.Lock()
-		if u.noVerdict == "" {
-			u.noVerdictAt = now
+		if excused {
+			u.excused++
 		}
-		u.noVerdict = cause
+		if !excused || u.excused <= maxExcused {
+			if u.noVerdict == "" {
+				u.noVerdictAt = now
+			}
+			u.noVerdict = cause
+			u.mu.Unlock()
+			s.log.Debugf("Check not counted: real server=%s (virtual=%s): %v", realText(ms[0].r), ms[0].v.ID(), err)
+			s.eng.noteLocal(cause, realText(ms[0].r)+" ("+ms[0].v.ID()+")", now)
+			return
+		}
 		u.mu.Unlock()
-		s.log.Debugf("Check not counted: real server=%s (virtual=%s): %v", realText(ms[0].r), ms[0].v.ID(), err)
-		s.eng.noteLocal(cause, realText(ms[0].r)+" ("+ms[0].v.ID()+")", now)
-		return
+		err = fmt.Errorf("%w (%d timeouts in a row, each while this director was overloaded: counted)",
+			excuse.err, maxExcused+1)
 	}
 	u.mu.Lock()
+	u.excused = 0
 	var changed bool
 	if maint {
 		changed = u.h.forceDown()
