@@ -295,13 +295,7 @@ func Benchmark10kHTTP(b *testing.B) {
 		cfg := httpConfig(ports, 4, 10*time.Second, 5*time.Second)
 		var checks atomic.Int64
 		s, err := New(cfg, Options{Client: fake, Log: quietLogger(), ResyncInterval: 30 * time.Second,
-			NewChecker: func(v *config.Virtual, r *config.Real) (checker.Checker, error) {
-				c, err := NewChecker(v, r)
-				return checker.Func(func(ctx context.Context, t *checker.Target) error {
-					checks.Add(1)
-					return c.Check(ctx, t)
-				}), err
-			}})
+			NewChecker: countingCheckers(&checks)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -509,4 +503,15 @@ func benchmarkReload10k(b *testing.B, nv int) {
 		loadTime += time.Since(t0)
 	}
 	b.ReportMetric(ms(loadTime)/5, "ms-load-mean")
+}
+
+// countingCheckers builds the production checkers (NewChecker), counting every check they run in n.
+func countingCheckers(n *atomic.Int64) func(v *config.Virtual, r *config.Real) (checker.Checker, error) {
+	return func(v *config.Virtual, r *config.Real) (checker.Checker, error) {
+		c, err := NewChecker(v, r)
+		return checker.Func(func(ctx context.Context, t *checker.Target) error {
+			n.Add(1)
+			return c.Check(ctx, t)
+		}), err
+	}
 }

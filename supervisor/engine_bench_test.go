@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ldirectord-go/ldirectord/checker"
 	"github.com/ldirectord-go/ldirectord/config"
 	"github.com/ldirectord-go/ldirectord/ipvsctl"
 )
@@ -71,13 +70,7 @@ func benchmarkScale(b *testing.B, backends, virtuals int, interval time.Duration
 		fake := ipvsctl.NewFake()
 		var checks atomic.Int64
 		s, err := New(cfg, Options{Client: fake, Log: quietLogger(),
-			NewChecker: func(v *config.Virtual, r *config.Real) (checker.Checker, error) {
-				c, err := NewChecker(v, r)
-				return checker.Func(func(ctx context.Context, t *checker.Target) error {
-					checks.Add(1)
-					return c.Check(ctx, t)
-				}), err
-			}})
+			NewChecker: countingCheckers(&checks)})
 		if err != nil {
 			b.Fatal(err)
 		}
