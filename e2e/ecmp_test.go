@@ -50,23 +50,7 @@ func TestKernelECMP(t *testing.T) {
 	if uml.InGuest() {
 		t.Fatal("runs on the host")
 	}
-	dirOpts := uml.Options{Mem: "256M", Modules: []string{"ip_vs", "ip_vs_mh"}, Timeout: 5 * time.Minute,
-		Env: []string{binEnv + "=" + buildBinary(t)}}
-	cOpts := uml.Options{Mem: "256M", Modules: []string{"veth"}, Timeout: 5 * time.Minute}
-	n := uml.StartNet(t,
-		uml.Node{Name: "A", ID: 1, Options: dirOpts},
-		uml.Node{Name: "B", ID: 2, Options: dirOpts},
-		uml.Node{Name: "C", ID: 3, NICs: 3, Options: cOpts})
-	h := &haNet{t: t, net: n, a: n.Machines[0], b: n.Machines[1], c: n.Machines[2]}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, m := range []*uml.Machine{h.a, h.b} {
-				out, _, _ := m.Exec(context.Background(), "tail -n 20 /tmp/ha/ldirectord.log; ipvsadm -Lnc")
-				t.Logf("%s:\n%s", m.Name, out)
-			}
-		}
-	})
-	h.setupRealServers()
+	h := startHANet(t, "ip_vs_mh", []string{"veth"}, "tail -n 20 /tmp/ha/ldirectord.log; ipvsadm -Lnc")
 	h.exec(h.c, `ip netns add rt
 ip -n cl addr flush dev eth2
 ip -n cl link set eth2 down

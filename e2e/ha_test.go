@@ -139,6 +139,30 @@ type haNet struct {
 	a, b, c *uml.Machine
 }
 
+// startHANet boots directors A and B (IPVS with the scheduler module sched, and this daemon's binary) and
+// kernel C (3 interfaces, the modules cModules) on one switch, and sets up the real servers and the client
+// in C. When the test fails, failLog's output on each director is logged.
+func startHANet(t *testing.T, sched string, cModules []string, failLog string) *haNet {
+	dirOpts := uml.Options{Mem: "256M", Modules: []string{"ip_vs", sched}, Timeout: 5 * time.Minute,
+		Env: []string{binEnv + "=" + buildBinary(t)}}
+	cOpts := uml.Options{Mem: "256M", Modules: cModules, Timeout: 5 * time.Minute}
+	n := uml.StartNet(t,
+		uml.Node{Name: "A", ID: 1, Options: dirOpts},
+		uml.Node{Name: "B", ID: 2, Options: dirOpts},
+		uml.Node{Name: "C", ID: 3, NICs: 3, Options: cOpts})
+	h := &haNet{t: t, net: n, a: n.Machines[0], b: n.Machines[1], c: n.Machines[2]}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, m := range []*uml.Machine{h.a, h.b} {
+				out, _, _ := m.Exec(context.Background(), failLog)
+				t.Logf("%s:\n%s", m.Name, out)
+			}
+		}
+	})
+	h.setupRealServers()
+	return h
+}
+
 func (h *haNet) exec(m *uml.Machine, script string) string {
 	h.t.Helper()
 	return uml.MustExec(h.t, m, time.Minute, "set -e\n"+script)
@@ -150,23 +174,7 @@ func TestKernelHA(t *testing.T) {
 	if uml.InGuest() {
 		t.Fatal("runs on the host")
 	}
-	dirOpts := uml.Options{Mem: "256M", Modules: []string{"ip_vs", "ip_vs_rr"}, Timeout: 5 * time.Minute,
-		Env: []string{binEnv + "=" + buildBinary(t)}}
-	cOpts := uml.Options{Mem: "256M", Timeout: 5 * time.Minute}
-	n := uml.StartNet(t,
-		uml.Node{Name: "A", ID: 1, Options: dirOpts},
-		uml.Node{Name: "B", ID: 2, Options: dirOpts},
-		uml.Node{Name: "C", ID: 3, NICs: 3, Options: cOpts})
-	h := &haNet{t: t, net: n, a: n.Machines[0], b: n.Machines[1], c: n.Machines[2]}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, m := range []*uml.Machine{h.a, h.b} {
-				out, _, _ := m.Exec(context.Background(), "tail -n 40 /tmp/ha/ldirectord.log /tmp/ha/keepalived.log")
-				t.Logf("%s's logs:\n%s", m.Name, out)
-			}
-		}
-	})
-	h.setupRealServers()
+	h := startHANet(t, "ip_vs_rr", nil, "tail -n 40 /tmp/ha/ldirectord.log /tmp/ha/keepalived.log")
 	h.startDirector(h.a, "10.0.0.11")
 	h.startDirector(h.b, "10.0.0.12")
 	h.waitTable(h.a, 15*time.Second, haFull...)
