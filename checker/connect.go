@@ -13,7 +13,11 @@ import (
 // ping, which the daemon maps) it sends one empty datagram and waits until ctx's deadline: an ICMP port
 // unreachable (connection refused) or a routing error is a failure, any answer or silence is healthy. That
 // is the only evidence UDP gives; ldirectord's UDP connect never fails at all.
-var Connect Checker = Func(connect)
+var Connect Checker = connectChecker{}
+
+type connectChecker struct{}
+
+func (connectChecker) Check(ctx context.Context, t *Target) error { return connect(ctx, t) }
 
 func connect(ctx context.Context, t *Target) error {
 	ap, err := addrPort(t)

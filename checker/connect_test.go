@@ -6,20 +6,22 @@ import (
 	"time"
 )
 
-func TestConnect(t *testing.T) {
+func TestConnect(t *testing.T) { paths(t, testConnect) }
+
+func testConnect(t *testing.T, run func(Checker) Checker) {
 	noLeak(t)
 	for _, network := range []string{"tcp4", "tcp6"} {
 		l := listen(t, network)
 		serve(t, l, func(c net.Conn) {})
-		wantErr(t, Connect.Check(timeout(t, time.Second), target(t, l.Addr())), "")
+		wantErr(t, run(Connect).Check(timeout(t, time.Second), target(t, l.Addr())), "")
 
 		refused := closedPort(t, network)
-		wantErr(t, Connect.Check(timeout(t, time.Second), refused), "connect "+hostPort(refused.Addr, refused.Port)+": connection refused")
+		wantErr(t, run(Connect).Check(timeout(t, time.Second), refused), "connect "+hostPort(refused.Addr, refused.Port)+": connection refused")
 	}
-	wantErr(t, Connect.Check(timeout(t, time.Second), &Target{}), "no address to check")
+	wantErr(t, run(Connect).Check(timeout(t, time.Second), &Target{}), "no address to check")
 	tg := closedPort(t, "tcp4")
 	tg.Port = 0
-	wantErr(t, Connect.Check(timeout(t, time.Second), tg), "127.0.0.1: no port to check (set checkport or the real's port)")
+	wantErr(t, run(Connect).Check(timeout(t, time.Second), tg), "127.0.0.1: no port to check (set checkport or the real's port)")
 }
 
 func TestConnectTimesOutAtTheDeadline(t *testing.T) {

@@ -74,26 +74,35 @@ type httpError struct {
 func (e *httpError) monitorMessage() string { return e.monitor }
 
 func (h *httpChecker) Check(ctx context.Context, t *Target) error {
-	method := t.HTTPMethod
+	method, re, r, err := h.prepare(t)
+	if err != nil {
+		return err
+	}
+	loc, err := h.exchange(ctx, method, r, re, t.Receive)
+	return h.follows(ctx, t, method, r, re, loc, err, 0)
+}
+
+// prepare checks the target's settings and builds the check's first request.
+func (h *httpChecker) prepare(t *Target) (method string, re *regexp.Regexp, r *httpRequest, err error) {
+	method = t.HTTPMethod
 	if method == "" {
 		method = http.MethodGet
 	}
 	if method != http.MethodGet && method != http.MethodHead {
-		return errorf("httpmethod %q is not GET or HEAD", method)
+		return "", nil, nil, errorf("httpmethod %q is not GET or HEAD", method)
 	}
-	var re *regexp.Regexp
 	if t.Receive != "" {
-		var err error
 		if re, err = CompileReceive(t.Receive); err != nil {
-			return err
+			return "", nil, nil, err
 		}
 	}
-	r, err := h.first(t, method)
-	if err != nil {
-		return err
-	}
-	for redirects := 0; ; redirects++ {
-		loc, err := h.exchange(ctx, method, r, re, t.Receive)
+	r, err = h.first(t, method)
+	return method, re, r, err
+}
+
+// follows goes on from the answer to r (after redirects redirects): loc, a redirect to follow, or err.
+func (h *httpChecker) follows(ctx context.Context, t *Target, method string, r *httpRequest, re *regexp.Regexp, loc string, err error, redirects int) error {
+	for ; ; redirects++ {
 		if err != nil || loc == "" {
 			return err
 		}
@@ -103,6 +112,7 @@ func (h *httpChecker) Check(ctx context.Context, t *Target) error {
 		if r, err = h.follow(t, method, r, loc); err != nil {
 			return err
 		}
+		loc, err = h.exchange(ctx, method, r, re, t.Receive)
 	}
 }
 
@@ -253,18 +263,31 @@ func (h *httpChecker) exchange(ctx context.Context, method string, r *httpReques
 
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	req := append((*bp)[:0], method...)
-	req = append(req, ' ')
-	req = append(req, r.target...)
-	req = append(req, " HTTP/1.1\r\nHost: "...)
-	req = append(req, r.host...)
-	req = append(req, "\r\nUser-Agent: "+userAgent+"\r\nConnection: close\r\n\r\n"...)
-	*bp = req
-	if _, err := nc.Write(req); err != nil {
+	*bp = r.appendRequest((*bp)[:0], method)
+	if _, err := nc.Write(*bp); err != nil {
 		return "", failf(err, "%s: sending request", r.label)
 	}
+	return judge(nc, method, r, re, receive, bp)
+}
 
-	er := &errReader{r: nc}
+// appendRequest appends the request the check sends to b.
+func (r *httpRequest) appendRequest(b []byte, method string) []byte {
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, r.target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, r.host...)
+	return append(b, "\r\nUser-Agent: "+userAgent+"\r\nConnection: close\r\n\r\n"...)
+}
+
+// errIncomplete ends the bytes the event loop has received so far (see judge): the answer may go on.
+var errIncomplete = errors.New("response incomplete so far")
+
+// judge reads the response to r from rd and judges it. A followable redirect returns its Location. bp is
+// a buffer the body may be read into. When rd ends in errIncomplete (the event loop judging what arrived
+// so far), a response that needs more bytes returns an error that errors.Is errIncomplete.
+func judge(rd io.Reader, method string, r *httpRequest, re *regexp.Regexp, receive string, bp *[]byte) (string, error) {
+	er := &errReader{r: rd}
 	lr := &io.LimitedReader{R: er, N: maxHeaderBytes}
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(lr)
@@ -283,6 +306,8 @@ func (h *httpChecker) exchange(ctx context.Context, method string, r *httpReques
 		switch {
 		case lr.N == 0:
 			return "", errorf("%s: response headers longer than %d KiB", r.label, maxHeaderBytes>>10)
+		case err == errIncomplete:
+			return "", err
 		case isMalformed(err):
 			return "", errorf("%s: not an HTTP response: %s", r.label, truncate(err.Error(), 100))
 		}
@@ -303,6 +328,9 @@ func (h *httpChecker) exchange(ctx context.Context, method string, r *httpReques
 	}
 	lr.N += maxBodyBytes
 	body, err := readBody(resp.Body, bp)
+	if err == errIncomplete || er.err == errIncomplete {
+		return "", errIncomplete
+	}
 	if err != nil && lr.N > 0 {
 		return "", failf(err, "%s: %s, reading body", r.label, resp.Status)
 	}

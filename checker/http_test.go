@@ -32,7 +32,9 @@ func httpServer(t *testing.T, network string, tlsOn bool, h http.HandlerFunc) (*
 	return s, tg
 }
 
-func TestHTTP(t *testing.T) {
+func TestHTTP(t *testing.T) { paths(t, testHTTP) }
+
+func testHTTP(t *testing.T, run func(Checker) Checker) {
 	noLeak(t)
 	for _, network := range []string{"tcp4", "tcp6"} {
 		t.Run(network, func(t *testing.T) {
@@ -56,41 +58,41 @@ func TestHTTP(t *testing.T) {
 			url := "http://" + hostPort(tg.Addr, tg.Port)
 			ctx := timeout(t, time.Second)
 
-			wantErr(t, HTTP.Check(ctx, tg), "")
+			wantErr(t, run(HTTP).Check(ctx, tg), "")
 			tg.Receive = "Test Page"
-			wantErr(t, HTTP.Check(ctx, tg), "")
+			wantErr(t, run(HTTP).Check(ctx, tg), "")
 			tg.Receive = "^<html>.*</html>$" // Perl's $ before the final newline
-			wantErr(t, HTTP.Check(ctx, tg), "")
+			wantErr(t, run(HTTP).Check(ctx, tg), "")
 			tg.Receive = "Welcome"
-			err := HTTP.Check(ctx, tg)
+			err := run(HTTP).Check(ctx, tg)
 			wantErr(t, err, `GET `+url+`/index.html: 200 OK, body does not match "Welcome"`)
 			if got := Message(err); got != "<html>Test Page: ok</html>\n" {
 				t.Errorf("monitor message %q, want the body as ldirectord writes it", got)
 			}
 			tg.Receive = ""
 			tg.Request = "/missing"
-			err = HTTP.Check(ctx, tg)
+			err = run(HTTP).Check(ctx, tg)
 			wantErr(t, err, "GET "+url+"/missing: 404 Not Found")
 			if got := Message(err); got != "404 Not Found" {
 				t.Errorf("monitor message %q, want the status line", got)
 			}
 			tg.Request = "/broken"
-			wantErr(t, HTTP.Check(ctx, tg), "GET "+url+"/broken: 500 Internal Server Error")
+			wantErr(t, run(HTTP).Check(ctx, tg), "GET "+url+"/broken: 500 Internal Server Error")
 			tg.Request = "/created"
-			wantErr(t, HTTP.Check(ctx, tg), "")
+			wantErr(t, run(HTTP).Check(ctx, tg), "")
 
 			// HEAD: the status alone; with a receive it fails as in ldirectord (no body).
 			tg.Request, tg.HTTPMethod = "/index.html", "HEAD"
-			wantErr(t, HTTP.Check(ctx, tg), "")
+			wantErr(t, run(HTTP).Check(ctx, tg), "")
 			tg.Receive = "ok"
-			wantErr(t, HTTP.Check(ctx, tg), `HEAD `+url+`/index.html: 200 OK, body does not match "ok"`)
+			wantErr(t, run(HTTP).Check(ctx, tg), `HEAD `+url+`/index.html: 200 OK, body does not match "ok"`)
 			tg.Receive, tg.HTTPMethod = "", "POST"
-			wantErr(t, HTTP.Check(ctx, tg), `httpmethod "POST" is not GET or HEAD`)
+			wantErr(t, run(HTTP).Check(ctx, tg), `httpmethod "POST" is not GET or HEAD`)
 			tg.HTTPMethod = ""
 
 			// Host: the real's address (IPv6 in brackets, no port), or virtualhost.
 			tg.VirtualHost = "www.example.org"
-			wantErr(t, HTTP.Check(ctx, tg), "")
+			wantErr(t, run(HTTP).Check(ctx, tg), "")
 			mu.Lock()
 			wantHost := hostLiteral(tg.Addr)
 			if hosts[0] != wantHost || hosts[len(hosts)-1] != "www.example.org" {
@@ -123,7 +125,9 @@ func rawHTTP(t *testing.T, handle func(c net.Conn)) (*Target, chan string) {
 	return tg, reqs
 }
 
-func TestHTTPSendsOneRequestAndCloses(t *testing.T) {
+func TestHTTPSendsOneRequestAndCloses(t *testing.T) { paths(t, testHTTPSendsOneRequestAndCloses) }
+
+func testHTTPSendsOneRequestAndCloses(t *testing.T, run func(Checker) Checker) {
 	noLeak(t)
 	closed := make(chan bool, 1)
 	tg, reqs := rawHTTP(t, func(c net.Conn) {
@@ -131,7 +135,7 @@ func TestHTTPSendsOneRequestAndCloses(t *testing.T) {
 		_, err := c.Read(make([]byte, 1))
 		closed <- err == io.EOF
 	})
-	wantErr(t, HTTP.Check(timeout(t, time.Second), tg), "")
+	wantErr(t, run(HTTP).Check(timeout(t, time.Second), tg), "")
 	want := "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + userAgent + "\r\nConnection: close\r\n\r\n"
 	if got := <-reqs; got != want {
 		t.Errorf("request\n got %q\nwant %q", got, want)
@@ -141,7 +145,9 @@ func TestHTTPSendsOneRequestAndCloses(t *testing.T) {
 	}
 }
 
-func TestHTTPBackendFailures(t *testing.T) {
+func TestHTTPBackendFailures(t *testing.T) { paths(t, testHTTPBackendFailures) }
+
+func testHTTPBackendFailures(t *testing.T, run func(Checker) Checker) {
 	noLeak(t)
 	const deadline = 200 * time.Millisecond
 	for _, tc := range []struct {
@@ -203,7 +209,7 @@ func TestHTTPBackendFailures(t *testing.T) {
 			tg, _ := rawHTTP(t, tc.handle)
 			tg.Receive = tc.receive
 			var err error
-			d := elapsed(func() { err = HTTP.Check(timeout(t, deadline), tg) })
+			d := elapsed(func() { err = run(HTTP).Check(timeout(t, deadline), tg) })
 			wantErr(t, err, "GET http://"+hostPort(tg.Addr, tg.Port)+"/index.html: "+tc.want)
 			if tc.full {
 				withinDeadline(t, d, deadline)
@@ -214,17 +220,21 @@ func TestHTTPBackendFailures(t *testing.T) {
 	}
 }
 
-func TestHTTPRefused(t *testing.T) {
+func TestHTTPRefused(t *testing.T) { paths(t, testHTTPRefused) }
+
+func testHTTPRefused(t *testing.T, run func(Checker) Checker) {
 	noLeak(t)
 	for _, network := range []string{"tcp4", "tcp6"} {
 		tg := closedPort(t, network)
 		url := "http://" + hostPort(tg.Addr, tg.Port) + "/"
-		wantErr(t, HTTP.Check(timeout(t, time.Second), tg), "GET "+url+": connection refused")
+		wantErr(t, run(HTTP).Check(timeout(t, time.Second), tg), "GET "+url+": connection refused")
 		wantErr(t, HTTPS.Check(timeout(t, time.Second), tg), "GET https"+url[4:]+": connection refused")
 	}
 }
 
-func TestHTTPHugeBodyIsReadBounded(t *testing.T) {
+func TestHTTPHugeBodyIsReadBounded(t *testing.T) { paths(t, testHTTPHugeBodyIsReadBounded) }
+
+func testHTTPHugeBodyIsReadBounded(t *testing.T, run func(Checker) Checker) {
 	noLeak(t)
 	written := make(chan int64, 4)
 	tg, _ := rawHTTP(t, func(c net.Conn) {
@@ -233,12 +243,12 @@ func TestHTTPHugeBodyIsReadBounded(t *testing.T) {
 		written <- n
 	})
 	tg.Receive = "^ok"
-	wantErr(t, HTTP.Check(timeout(t, 5*time.Second), tg), "")
+	wantErr(t, run(HTTP).Check(timeout(t, 5*time.Second), tg), "")
 	if n := <-written; n > 8<<20 {
 		t.Errorf("the server could write %d bytes before the check closed", n)
 	}
 	tg.Receive = "y" // never there: the first 1 MiB is all that is looked at
-	wantErr(t, HTTP.Check(timeout(t, 5*time.Second), tg),
+	wantErr(t, run(HTTP).Check(timeout(t, 5*time.Second), tg),
 		"GET http://"+hostPort(tg.Addr, tg.Port)+`/index.html: 200 OK, body does not match "y"`)
 	<-written
 }
@@ -252,7 +262,9 @@ func (b neverEnding) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestHTTPRedirects(t *testing.T) {
+func TestHTTPRedirects(t *testing.T) { paths(t, testHTTPRedirects) }
+
+func testHTTPRedirects(t *testing.T, run func(Checker) Checker) {
 	noLeak(t)
 	var s *httptest.Server
 	s, tg := httpServer(t, "tcp4", false, func(w http.ResponseWriter, r *http.Request) {
@@ -277,15 +289,15 @@ func TestHTTPRedirects(t *testing.T) {
 	url := "http://" + hostPort(tg.Addr, tg.Port)
 	ctx := timeout(t, 2*time.Second)
 	tg.Receive = "final ok"
-	wantErr(t, HTTP.Check(ctx, tg), "")
+	wantErr(t, run(HTTP).Check(ctx, tg), "")
 	tg.VirtualHost = "www.example.org:" + itoa(int(tg.Port))
 	tg.Receive = "host=www.example.org"
-	wantErr(t, HTTP.Check(ctx, tg), "") // a redirect to the virtualhost goes to the real
+	wantErr(t, run(HTTP).Check(ctx, tg), "") // a redirect to the virtualhost goes to the real
 	tg.VirtualHost, tg.Receive = "", ""
 	tg.Request = "/away"
-	wantErr(t, HTTP.Check(ctx, tg), "GET "+url+"/away: redirect to http://www.example.com/ leaves the real server")
+	wantErr(t, run(HTTP).Check(ctx, tg), "GET "+url+"/away: redirect to http://www.example.com/ leaves the real server")
 	tg.Request = "/loop"
-	wantErr(t, HTTP.Check(ctx, tg), "GET "+url+"/loop: more than 7 redirects")
+	wantErr(t, run(HTTP).Check(ctx, tg), "GET "+url+"/loop: more than 7 redirects")
 }
 
 func TestHTTPS(t *testing.T) {
@@ -346,7 +358,9 @@ func TestHTTPSHandshakeFailures(t *testing.T) {
 	withinDeadline(t, d, 200*time.Millisecond)
 }
 
-func TestHTTPProxy(t *testing.T) {
+func TestHTTPProxy(t *testing.T) { paths(t, testHTTPProxy) }
+
+func testHTTPProxy(t *testing.T, run func(Checker) Checker) {
 	noLeak(t)
 	tg, reqs := rawHTTP(t, func(c net.Conn) {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nproxied!")
@@ -354,25 +368,27 @@ func TestHTTPProxy(t *testing.T) {
 	tg.Request = "/http://www.example.org/probe"
 	tg.Receive = "proxied"
 	tg.VirtualHost = "ignored.example.org"
-	wantErr(t, HTTPProxy.Check(timeout(t, time.Second), tg), "")
+	wantErr(t, run(HTTPProxy).Check(timeout(t, time.Second), tg), "")
 	want := "GET http://www.example.org/probe HTTP/1.1\r\nHost: www.example.org\r\nUser-Agent: " + userAgent + "\r\nConnection: close\r\n\r\n"
 	if got := <-reqs; got != want {
 		t.Errorf("request\n got %q\nwant %q", got, want)
 	}
 	tg.Receive = "nope"
-	wantErr(t, HTTPProxy.Check(timeout(t, time.Second), tg),
+	wantErr(t, run(HTTPProxy).Check(timeout(t, time.Second), tg),
 		`GET http://www.example.org/probe via proxy `+hostPort(tg.Addr, tg.Port)+`: 200 OK, body does not match "nope"`)
 	tg.Request = "/index.html"
-	wantErr(t, HTTPProxy.Check(timeout(t, time.Second), tg), `http_proxy: request "index.html" is not an absolute http:// URL`)
+	wantErr(t, run(HTTPProxy).Check(timeout(t, time.Second), tg), `http_proxy: request "index.html" is not an absolute http:// URL`)
 }
 
-func TestHTTPPerRealAbsoluteURL(t *testing.T) {
+func TestHTTPPerRealAbsoluteURL(t *testing.T) { paths(t, testHTTPPerRealAbsoluteURL) }
+
+func testHTTPPerRealAbsoluteURL(t *testing.T, run func(Checker) Checker) {
 	noLeak(t)
 	tg, reqs := rawHTTP(t, func(c net.Conn) {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	})
 	tg.Request = "/http://" + hostPort(tg.Addr, tg.Port) + "/status?full"
-	wantErr(t, HTTP.Check(timeout(t, time.Second), tg), "")
+	wantErr(t, run(HTTP).Check(timeout(t, time.Second), tg), "")
 	if got := <-reqs; !strings.HasPrefix(got, "GET /status?full HTTP/1.1\r\nHost: "+hostPort(tg.Addr, tg.Port)+"\r\n") {
 		t.Errorf("request %q", got)
 	}

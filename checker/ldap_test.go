@@ -260,9 +260,13 @@ func rawLDAP(t *testing.T, answer string) *Target {
 		if _, err := readMsgT(br); err != nil {
 			return
 		}
-		// An answer ending in "\x00close" is sent without that mark, then the connection is closed.
+		// An answer ending in "\x00close" is sent without that mark, then the server's side is shut
+		// (FIN) and what the client still sends is drained: a close with the client's next request
+		// unread would be a reset, racing the client's read of the answer.
 		if a, ok := strings.CutSuffix(answer, "\x00close"); ok {
 			io.WriteString(c, a)
+			c.(*net.TCPConn).CloseWrite()
+			io.Copy(io.Discard, br)
 			return
 		}
 		io.WriteString(c, answer)
