@@ -67,3 +67,39 @@ dry-run: ipvsadm -D -u [2001:db8::1]:53 (refused: ` + err.Error() + `)
 		t.Errorf("table after the dry run: %+v", tab)
 	}
 }
+
+// TestDryRunTableKeepsNoRecord: the table of a --dry-run daemon keeps its entries but no record of the
+// changes, which would grow for as long as the daemon runs.
+func TestDryRunTableKeepsNoRecord(t *testing.T) {
+	ctx := context.Background()
+	web := Service{ServiceID: ServiceID{Family: IPv4, Protocol: TCP, Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}, Scheduler: "wrr"}
+	real := Destination{DestinationID: DestinationID{Addr: netip.MustParseAddr("127.0.0.2"), Port: 80}, Forward: Masq, Weight: 1}
+	for _, f := range []*Fake{NewFake(), NewDryRunTable()} {
+		c := NewDryRun(f, func(string, ...any) {})
+		if err := c.AddService(ctx, web); err != nil {
+			t.Fatal(err)
+		}
+		for range 100 {
+			if err := c.AddDestination(ctx, web.ServiceID, real); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.DeleteDestination(ctx, web.ServiceID, real.DestinationID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.AddDestination(ctx, web.ServiceID, real); err != nil {
+			t.Fatal(err)
+		}
+		tab, err := ReadTable(ctx, c)
+		if err != nil || len(tab[web.ServiceID].Destinations) != 1 {
+			t.Errorf("table: %v, %v", tab, err)
+		}
+		want := 202
+		if f.unrecorded {
+			want = 0
+		}
+		if n := len(f.Ops()); n != want {
+			t.Errorf("unrecorded=%v: %d operations recorded, want %d", f.unrecorded, n, want)
+		}
+	}
+}

@@ -22,6 +22,7 @@ type Fake struct {
 	failReads  []error
 	hook       func(Op) error
 	closed     bool
+	unrecorded bool // Ops stays empty (NewDryRunTable)
 }
 
 // KernelSchedulers are the scheduler names a stock kernel has modules for; the Fake accepts these.
@@ -35,6 +36,14 @@ func NewFake() *Fake {
 	for _, s := range KernelSchedulers {
 		f.schedulers[s] = true
 	}
+	return f
+}
+
+// NewDryRunTable returns a Fake that keeps no record of the changes it is asked for (Ops stays empty): the
+// table of a `--dry-run` daemon, which runs for days and must not grow with every change it makes.
+func NewDryRunTable() *Fake {
+	f := NewFake()
+	f.unrecorded = true
 	return f
 }
 
@@ -180,7 +189,9 @@ var errClosed = fmt.Errorf("ipvsctl: client is closed")
 
 // change records op and runs the injected failures; a nil return means the change may go ahead.
 func (f *Fake) change(ctx context.Context, op Op) error {
-	f.ops = append(f.ops, op)
+	if !f.unrecorded {
+		f.ops = append(f.ops, op)
+	}
 	if f.closed {
 		return fmt.Errorf("%s: %w", op, errClosed)
 	}

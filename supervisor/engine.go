@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/ldirectord-go/ldirectord/checker"
 )
 
 // The check engine runs every periodic check of the daemon with one scheduler goroutine and a bounded
@@ -51,9 +53,32 @@ type engine struct {
 
 	wake chan struct{}
 	wg   sync.WaitGroup
-	log  func(level, line string)
+
+	// The check loop (checker.Loop) runs the checks that can run there, without a goroutine each: started
+	// when the first such check is due (nil until then, and when it cannot be made), closed when the engine
+	// stops. Their results queue in settled for the settler goroutine, which judges them (job.settle) and
+	// schedules the next checks: one wake-up for the checks that ended together, not one per check.
+	loop      *checker.Loop
+	loopTried bool
+	settled   []settled
+	settleSig chan struct{}
+	// upTimeoutAt are when the latest checks of up reals timed out in the loop (within 2 holdFor of the
+	// last); upTimeouts counts them for adapt.
+	upTimeoutAt []time.Time
+	upTimeouts  int
+	inLoop      int // checks running in the loop (mu)
+	// window bounds the checks in the loop (see adaptWindow); fast and slow count the checks that passed
+	// since the last wake-up, in less or more than a quarter of their timeout; cutAt is when the window was
+	// last cut, and slowAfter the last of those quarters.
+	window     int
+	fast, slow int
+	cutAt      time.Time
+	slowAfter  time.Duration
+	log        func(level, line string)
 	// onLate, when set (benchmarks), is told how late each check started (called with mu held).
 	onLate func(time.Duration)
+	// onChecked, when set (tests), is told of each check that ended, whichever path ran it (mu held).
+	onChecked func(*job)
 }
 
 // job is one periodic check in the engine. run performs one check and handles its result; started is
@@ -68,6 +93,26 @@ type job struct {
 	// than have one each: a context per job cost 500 bytes per real and a map entry in the parent.
 	cancel context.CancelFunc
 	run    func(ctx context.Context, started time.Time) time.Time
+	// start, when set, starts the check in the engine's loop, with done to call when it ended; it reports
+	// false when this check cannot run there (run runs it then). settle judges the result of such a check
+	// and returns when it ended; again says the check must be repeated at once, by run's path (a timeout to
+	// confirm, see confirmTimeout).
+	start  func(l *checker.Loop, started time.Time, done func(err error, end time.Time)) (*checker.Run, bool)
+	settle func(ctx context.Context, started, end time.Time, err error, confirming, together bool) (at time.Time, again bool)
+	// timedOutUp says whether a result of the loop is a timeout of a real that is up.
+	timedOutUp func(started, end time.Time, err error) bool
+	again      func(ctx context.Context, started time.Time) time.Time
+	confirming bool          // the check in the loop confirms a timeout (the settler's, while it holds the slot)
+	pending    *checker.Run  // the check running in the loop (mu)
+	timeout    time.Duration // the check's timeout, for the loop's window
+}
+
+// settled is the result of a check that ran in the loop.
+type settled struct {
+	j       *job
+	started time.Time
+	end     time.Time
+	err     error
 }
 
 // Engine defaults.
@@ -102,6 +147,10 @@ const (
 	// 30,000 reals, the collector), and fewer checks would only slow the round that ends them (at 30,000
 	// reals on one core, cutting anyway fell to 250 checks a second at a full core).
 	throttleMinInflight = 64
+	// initialWindow and minWindow bound the loop's window from below: where it starts, and how far it is
+	// cut.
+	initialWindow = 64
+	minWindow     = 8
 )
 
 // inflightLimit is how many checks may be in flight with nofile file descriptors: one descriptor per
@@ -118,9 +167,10 @@ func inflightLimit(nofile uint64) int {
 
 func newEngine(limit int, log func(level, line string)) *engine {
 	limit = max(limit, 1)
-	return &engine{quantum: minQuantum, limit: limit, wake: make(chan struct{}, 1), log: log,
+	return &engine{quantum: minQuantum, limit: limit, wake: make(chan struct{}, 1), settleSig: make(chan struct{}, 1), log: log,
 		schedLat: newSchedLatency(), checkLat: newSchedLatency(),
-		throttle: min(initialBudget, limit-1)} // an initial budget of the limit or more is none
+		throttle: min(initialBudget, limit-1), // an initial budget of the limit or more is none
+		window:   min(initialWindow, limit)}
 }
 
 // quantumFor is the wake-up grid for checks whose shortest checkinterval is iv: a fiftieth of it, from 20
@@ -154,10 +204,13 @@ func (e *engine) remove(j *job) {
 	}
 	j.stopped = true
 	e.sched.remove(j)
-	cancel := j.cancel
+	cancel, pending, loop := j.cancel, j.pending, e.loop
 	e.mu.Unlock()
 	if cancel != nil {
 		cancel()
+	}
+	if pending != nil && loop != nil {
+		loop.Cancel(pending)
 	}
 }
 
@@ -214,20 +267,68 @@ func (e *engine) readStarvation(now time.Time) {
 // in 35 wake-ups (0.7 s on the 20 ms grid, 3.5 s on the 100 ms one), each of them a check of the latencies
 // the last starts caused. The due checks that do not start wait, in order, as lag.
 func (e *engine) adapt(p99 time.Duration) {
+	// The latencies are the goroutines' (the checks outside the loop); the loop's checks press the engine
+	// when several of them time out on up reals together.
+	goroutines := e.inflight - e.inLoop
+	timeouts := e.upTimeouts > 1 && e.inflight >= throttleMinInflight
 	switch {
-	case p99 > throttleAbove && e.inflight >= throttleMinInflight:
+	case timeouts || p99 > throttleAbove && goroutines >= throttleMinInflight:
 		floor := e.budgetFloor()
 		if e.throttle == 0 {
 			e.throttle = max(e.startedWake/2, floor)
 		} else {
 			e.throttle = max(e.throttle/2, floor)
 		}
-	case e.throttle > 0 && (p99 < throttleAbove/2 || e.inflight < throttleMinInflight):
+	case e.throttle > 0 && (p99 < throttleAbove/2 || goroutines < throttleMinInflight):
 		if e.throttle += max(1, e.throttle/8); e.throttle >= e.limit {
 			e.throttle = 0
 		}
 	}
-	e.startedWake = 0
+	e.startedWake, e.upTimeouts = 0, 0
+}
+
+// adaptWindow sets the window of the checks in the loop from how fast the checks that passed since the
+// last wake-up answered (mu held), as TCP's congestion control sets its window from the round trips: when
+// most of them took more than a quarter of their timeout, or up reals timed out together, the checks
+// queue somewhere (this director's CPU, its network, the backends) and more of them at once only makes
+// every one slower until healthy reals time out; the window is cut by a quarter, at most once per such
+// quarter of a timeout (the answers of the checks started before the cut come back meanwhile), never below
+// minWindow. While they answer fast and at least half of the window is in use, it grows by an eighth (at
+// least one) per wake-up, up to the in-flight limit. It starts at initialWindow: the first round starts
+// that many checks, and more as they answer. Checks that failed do not count: a farm of dead reals says
+// nothing about the others' round trips.
+func (e *engine) adaptWindow(now time.Time) {
+	switch {
+	case e.slow > e.fast || e.upTimeouts > 1:
+		if now.Sub(e.cutAt) >= e.slowAfter {
+			e.window = max(e.window*3/4, min(minWindow, e.window))
+			e.cutAt = now
+		}
+	case e.fast > 0 && e.inLoop >= e.window/2:
+		e.window = min(e.window+max(1, e.window/8), e.limit)
+	}
+	e.fast, e.slow = 0, 0
+}
+
+// noteAnswer counts a check in the loop that passed in d, of the given timeout (mu held).
+func (e *engine) noteAnswer(d, timeout time.Duration) {
+	e.slowAfter = timeout / 4
+	if d > e.slowAfter {
+		e.slow++
+	} else {
+		e.fast++
+	}
+}
+
+// headWaits says whether the oldest waiting check must wait for the loop's window, counting extra checks
+// about to start (mu held).
+func (e *engine) headWaits(extra int) bool {
+	for _, j := range e.ready[e.head:] {
+		if !j.stopped {
+			return j.start != nil && e.inLoop+extra >= e.window
+		}
+	}
+	return false
 }
 
 // budgetFloor is the least start budget per wake-up: a sixteenth of the checks due per wake-up (at least
@@ -298,7 +399,21 @@ func (e *engine) poke() {
 
 // run is the scheduler: it starts due checks until ctx ends, then waits for the running ones.
 func (e *engine) run(ctx context.Context) {
-	defer e.wg.Wait()
+	settlerDone := make(chan struct{})
+	stopSettler := make(chan struct{})
+	go func() { defer close(settlerDone); e.settler(ctx, stopSettler) }()
+	defer func() {
+		e.mu.Lock()
+		loop := e.loop
+		e.loopTried = true // no loop after this
+		e.mu.Unlock()
+		if loop != nil {
+			loop.Close() // every check in it ends (canceled) and queues for the settler
+		}
+		e.wg.Wait()
+		close(stopSettler)
+		<-settlerDone
+	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var planned time.Time
@@ -308,10 +423,11 @@ func (e *engine) run(ctx context.Context) {
 		if !planned.IsZero() && now.Sub(planned) > stallThreshold {
 			e.noteStall(now, now.Sub(planned))
 		}
+		e.adaptWindow(now) // before readStarvation, which counts upTimeouts anew
 		e.readStarvation(now)
 		e.compactReady()
 		e.ready = e.sched.popDue(now, e.ready)
-		e.startReady(ctx, now)
+		inLoop := e.startReady(ctx, now, nil)
 		lagLine := e.lag.report(now)
 		locals := e.local.flush(now)
 		sleep := maxIdleSleep
@@ -331,6 +447,7 @@ func (e *engine) run(ctx context.Context) {
 		planned = now.Add(sleep)
 		e.armed = planned
 		e.mu.Unlock()
+		e.startInLoop(ctx, inLoop, now)
 		if lagLine != "" {
 			e.log("warning", lagLine)
 		}
@@ -352,18 +469,195 @@ func (e *engine) run(ctx context.Context) {
 	}
 }
 
-// startReady starts waiting checks while slots are free (mu held).
-func (e *engine) startReady(ctx context.Context, now time.Time) {
-	for e.mayStart() {
+// startReady starts waiting checks while slots are free (mu held). The ones that may run in the loop are
+// appended to inLoop, for startInLoop once mu is released.
+func (e *engine) startReady(ctx context.Context, now time.Time, inLoop []*job) []*job {
+	for e.mayStart() && !e.headWaits(len(inLoop)) {
 		j := e.nextReady()
 		if j == nil {
-			return
+			break
 		}
 		e.inflight++
 		e.startedWake++
 		e.observe(now.Sub(j.slot.due))
 		e.wg.Add(1)
-		go e.work(ctx, j, now)
+		if j.start != nil {
+			inLoop = append(inLoop, j)
+			continue
+		}
+		go e.work(ctx, j, now, j.run)
+	}
+	return inLoop
+}
+
+// startInLoop starts the given jobs, which have their slots, in the loop, or in goroutines of their own
+// when they cannot run there (mu not held).
+func (e *engine) startInLoop(ctx context.Context, jobs []*job, now time.Time) {
+	for _, j := range jobs {
+		if !e.begin(j, now) {
+			go e.work(ctx, j, now, j.run)
+		}
+	}
+}
+
+// begin starts j, which has its slot, in the loop; false when it cannot run there (mu not held).
+func (e *engine) begin(j *job, now time.Time) bool {
+	loop := e.checkLoop()
+	if loop == nil {
+		return false
+	}
+	e.mu.Lock()
+	e.inLoop++ // before the check can end
+	e.mu.Unlock()
+	r, ok := j.start(loop, now, func(err error, end time.Time) { e.ended(settled{j, now, end, err}) })
+	e.mu.Lock()
+	if ok {
+		j.pending = r // stale if the check ended already: canceling it then does nothing
+	} else {
+		e.inLoop--
+	}
+	e.mu.Unlock()
+	return ok
+}
+
+// checkLoop is the engine's check loop, made on first use; nil when it cannot be made or the engine stopped.
+func (e *engine) checkLoop() *checker.Loop {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.loop == nil && !e.loopTried {
+		e.loopTried = true
+		l, err := checker.NewLoop()
+		if err != nil {
+			e.log("error", "cannot start the check loop, checks run in goroutines: "+err.Error())
+		}
+		e.loop = l
+	}
+	return e.loop
+}
+
+// ended queues the result of a check that ran in the loop for the settler (called by the loop).
+func (e *engine) ended(r settled) {
+	e.mu.Lock()
+	e.settled = append(e.settled, r)
+	e.mu.Unlock()
+	select {
+	case e.settleSig <- struct{}{}:
+	default:
+	}
+}
+
+// settler judges the results of the checks that ran in the loop and schedules their next checks, until
+// stop is closed. A timeout of a real that is up waits holdFor first (the check keeps its slot): when
+// another up real timed out within holdFor of it, before or after, the timeouts came together, which is
+// the director's trouble (its CPU, its network) far more often than each real's, and each must be
+// confirmed by a second check before it counts (see judge).
+func (e *engine) settler(ctx context.Context, stop chan struct{}) {
+	var batch, held []settled
+	hold := time.NewTimer(time.Hour)
+	hold.Stop()
+	for {
+		select {
+		case <-e.settleSig:
+		case <-hold.C:
+		case <-stop:
+			return
+		}
+		e.mu.Lock()
+		batch, e.settled = e.settled, batch[:0]
+		e.mu.Unlock()
+		for i, r := range batch {
+			batch[i] = settled{}
+			if ctx.Err() == nil && r.j.timedOutUp != nil && r.j.timedOutUp(r.started, r.end, r.err) {
+				e.noteUpTimeout(r.end)
+				held = append(held, r)
+				continue
+			}
+			e.settleOne(ctx, r, false)
+		}
+		now := time.Now()
+		n := 0
+		for _, r := range held {
+			if ctx.Err() == nil && now.Sub(r.end) < holdFor {
+				held[n] = r
+				n++
+				continue
+			}
+			e.settleOne(ctx, r, e.upTimeoutsNear(r.end) > 1)
+		}
+		clear(held[n:])
+		held = held[:n]
+		if len(held) > 0 {
+			hold.Reset(holdFor - now.Sub(held[0].end))
+		}
+	}
+}
+
+// holdFor is how long the settler holds the timeout of an up real, to see whether others come with it.
+const holdFor = 250 * time.Millisecond
+
+// noteUpTimeout records that a check of an up real timed out at end.
+func (e *engine) noteUpTimeout(end time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.upTimeouts++
+	n := 0
+	for _, t := range e.upTimeoutAt {
+		if end.Sub(t) < 2*holdFor {
+			e.upTimeoutAt[n] = t
+			n++
+		}
+	}
+	e.upTimeoutAt = append(e.upTimeoutAt[:n], end)
+}
+
+// upTimeoutsNear is how many checks of up reals timed out within holdFor of t (the one at t included).
+func (e *engine) upTimeoutsNear(t time.Time) (n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, at := range e.upTimeoutAt {
+		if d := at.Sub(t); d > -holdFor && d < holdFor {
+			n++
+		}
+	}
+	return n
+}
+
+// settleOne judges r, a check that ran in the loop (together: timeouts of other up reals came with its
+// own), and hands its slot on.
+func (e *engine) settleOne(ctx context.Context, r settled, together bool) {
+	j := r.j
+	e.mu.Lock()
+	j.pending = nil
+	e.inLoop--
+	if r.err == nil {
+		e.noteAnswer(r.end.Sub(r.started), j.timeout)
+	}
+	stopped := j.stopped // removed (reload): no verdict, as a canceled check in run's path
+	e.mu.Unlock()
+	var end time.Time
+	again := false
+	if ctx.Err() == nil && !stopped {
+		end, again = j.settle(ctx, r.started, r.end, r.err, j.confirming, together)
+	}
+	j.confirming = false
+	if end.IsZero() {
+		end = r.end
+	}
+	if again {
+		// The confirmation runs in the loop too, at once, in the same slot.
+		if j.confirming = true; !e.begin(j, end) {
+			j.confirming = false
+			go e.work(ctx, j, end, j.again)
+		}
+		return
+	}
+	next := e.checked(ctx, j, end)
+	if next == nil {
+		e.wg.Done()
+		return
+	}
+	if next.start == nil || !e.begin(next, end) {
+		go e.work(ctx, next, end, next.run)
 	}
 }
 
@@ -401,43 +695,60 @@ func (e *engine) compactReady() {
 	e.ready, e.head = e.ready[:n], 0
 }
 
-// work runs j, schedules its next check, and goes on with the oldest waiting check while there is one, so
-// that a busy engine hands slots over without waking the scheduler.
-func (e *engine) work(ctx context.Context, j *job, started time.Time) {
-	defer e.wg.Done()
+// work runs j (with run), schedules its next check, and goes on with the oldest waiting check while there
+// is one, so that a busy engine hands slots over without waking the scheduler. A waiting check that can run
+// in the loop is started there, and work ends. A slot in use counts once in wg, whichever path holds it.
+func (e *engine) work(ctx context.Context, j *job, started time.Time, run func(context.Context, time.Time) time.Time) {
 	for {
 		var now time.Time
 		if ctx.Err() == nil {
-			now = j.run(ctx, started)
+			now = run(ctx, started)
 		}
 		if now.IsZero() {
 			now = time.Now()
 		}
-		e.mu.Lock()
-		poke := false
-		if !j.stopped && ctx.Err() == nil {
-			j.slot.advance(now)
-			e.sched.add(j)
-			poke = !e.armed.IsZero() && j.slot.due.Before(e.armed.Add(-e.quantum))
-		}
-		var next *job
-		if e.throttle == 0 || e.startedWake < e.throttle {
-			next = e.nextReady()
-		}
-		if next == nil || ctx.Err() != nil {
-			e.inflight--
-			e.mu.Unlock()
-			if poke {
-				e.poke()
-			}
+		next := e.checked(ctx, j, now)
+		if next == nil {
+			e.wg.Done()
 			return
 		}
-		e.startedWake++
-		e.observe(now.Sub(next.slot.due))
+		if next.start != nil && e.begin(next, now) {
+			return // the slot goes on in the loop
+		}
+		j, started, run = next, now, next.run
+	}
+}
+
+// checked schedules j's next check after its check ended at now, and hands its slot to the oldest waiting
+// check, which it returns, or frees it (nil).
+func (e *engine) checked(ctx context.Context, j *job, now time.Time) *job {
+	e.mu.Lock()
+	poke := false
+	if e.onChecked != nil {
+		e.onChecked(j)
+	}
+	if !j.stopped && ctx.Err() == nil {
+		j.slot.advance(now)
+		e.sched.add(j)
+		poke = !e.armed.IsZero() && j.slot.due.Before(e.armed.Add(-e.quantum))
+	}
+	var next *job
+	if (e.throttle == 0 || e.startedWake < e.throttle) && !e.headWaits(0) {
+		next = e.nextReady()
+	}
+	if next == nil || ctx.Err() != nil {
+		e.inflight--
 		e.mu.Unlock()
 		if poke {
 			e.poke()
 		}
-		j, started = next, now
+		return nil
 	}
+	e.startedWake++
+	e.observe(now.Sub(next.slot.due))
+	e.mu.Unlock()
+	if poke {
+		e.poke()
+	}
+	return next
 }

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ldirectord-go/ldirectord/checker"
 	"github.com/ldirectord-go/ldirectord/ipvsctl"
 )
 
@@ -312,4 +314,74 @@ func TestExcusedTimeoutsAreBounded(t *testing.T) {
 		}
 		h.stop()
 	})
+}
+
+// TestLoopWindowBoundsChecks: checks that run in the loop start while the loop holds fewer than its window;
+// the others wait, in order, and each that ends hands its slot to the next.
+func TestLoopWindowBoundsChecks(t *testing.T) {
+	e := newEngine(100, func(string, string) {})
+	e.window = 4
+	type started struct {
+		i    int
+		done func(error, time.Time)
+	}
+	starts := make(chan started, 100)
+	now := time.Now()
+	for i := range 10 {
+		// A timeout of an hour: every answer is fast, however slowly the test ends the checks.
+		j := &job{idx: -1, slot: newSlot(time.Hour, float64(i)/1000, now.Add(-time.Hour)), timeout: time.Hour}
+		j.run = func(ctx context.Context, started time.Time) time.Time {
+			t.Errorf("job %d ran outside the loop", i)
+			return time.Time{}
+		}
+		j.start = func(l *checker.Loop, at time.Time, done func(error, time.Time)) (*checker.Run, bool) {
+			starts <- started{i, done}
+			return nil, true
+		}
+		j.settle = func(ctx context.Context, s, end time.Time, err error, confirming, together bool) (time.Time, bool) {
+			return end, false
+		}
+		e.add(j)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { e.run(ctx); close(stopped) }()
+	take := func(n int) []started {
+		var got []started
+		for range n {
+			select {
+			case s := <-starts:
+				got = append(got, s)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%d checks started, want %d", len(got), n)
+			}
+		}
+		select {
+		case s := <-starts:
+			t.Fatalf("check %d started with the window full", s.i)
+		case <-time.After(300 * time.Millisecond):
+		}
+		return got
+	}
+	first := take(4)
+	for k, s := range first {
+		if s.i != k {
+			t.Errorf("start %d: check %d, want %d (in order)", k, s.i, k)
+		}
+	}
+	first[0].done(errors.New("connection refused"), time.Now()) // one ends (failed: no round trip to learn from)
+	next := take(1)
+	if next[0].i != 4 {
+		t.Errorf("after one ended, check %d started, want 4", next[0].i)
+	}
+	first[1].done(nil, time.Now()) // one passes at once: its slot goes on, and the window grows by one
+	more := take(2)
+	if more[0].i != 5 || more[1].i != 6 {
+		t.Errorf("after one passed fast, checks %d and %d started, want 5 and 6", more[0].i, more[1].i)
+	}
+	cancel()
+	for _, s := range append(append(first[2:], next...), more...) {
+		s.done(context.Canceled, time.Now())
+	}
+	<-stopped
 }

@@ -16,10 +16,10 @@ import (
 // a full change): the checks of the virtuals that went (removed or
 // replaced) lose those members, the reals of the changed virtuals join the check they had (when only
 // Line differs) or the running check with their key, or a new one. A check left with no member stops. It
-// returns the units whose loops must be started and the virtuals to reconcile (nil: all); s.some gets,
-// for those of them whose reals kept their places, the positions of the reals to reconcile (the others
-// are as they were).
-func (s *Supervisor) install(ch *change) (fresh []*unit, only map[*config.Virtual]bool) {
+// returns the units whose loops must be started and the virtuals to reconcile (nil: all), and some: for
+// those of them whose reals kept their places, the positions of the reals to reconcile (the others are as
+// they were).
+func (s *Supervisor) install(ch *change) (fresh []*unit, only map[*config.Virtual]bool, some map[*config.Virtual][]int) {
 	cfg := ch.cfg
 	kept := make(map[*config.Virtual]bool, len(ch.virtuals))
 	vpos := make(map[*config.Virtual]int, len(ch.virtuals))
@@ -103,7 +103,7 @@ func (s *Supervisor) install(ch *change) (fresh []*unit, only map[*config.Virtua
 	var newChecks []*check
 	newByHash := map[uint64][]*check{}
 	only = make(map[*config.Virtual]bool, len(ch.changed))
-	some := map[*config.Virtual][]int{}
+	some = map[*config.Virtual][]int{}
 	unitOf := make([][]*unit, len(ch.changed)) // nil where the real is in a new check
 	checkOf := make([][]*check, len(ch.changed))
 	for ci, vc := range ch.changed {
@@ -249,13 +249,12 @@ func (s *Supervisor) install(ch *change) (fresh []*unit, only map[*config.Virtua
 	s.maintDir.Store(&dir)
 	if ch.full {
 		s.index() // the first of two virtuals of one service owns it
-		return fresh, nil
+		return fresh, nil, nil
 	}
 	for i, v := range ch.virtuals {
 		s.vindex[serviceID(v)].pos = i
 	}
-	s.some = some
-	return fresh, only
+	return fresh, only, some
 }
 
 // stopUnit stops the checks of a unit that is no longer part of the running config.

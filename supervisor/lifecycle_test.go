@@ -48,8 +48,8 @@ func TestPhaseAfterReloadStopsCheckedUnit(t *testing.T) {
 	}
 
 	// The owner takes the queued event, then the event of the other loop's first check.
-	s.handle(queued, map[*config.Virtual]bool{})
-	s.handle(event{u: stays, state: Up, first: true}, map[*config.Virtual]bool{})
+	s.handle(queued, map[*config.Virtual]bool{}, map[*config.Virtual][]int{})
+	s.handle(event{u: stays, state: Up, first: true}, map[*config.Virtual]bool{}, map[*config.Virtual][]int{})
 	s.updatePhase()
 	if s.pending != 0 || s.phase != config.StatusRunning {
 		t.Errorf("after every running loop reported: pending %d, phase %s; want 0, running", s.pending, s.phase)

@@ -170,9 +170,8 @@ func (s *Supervisor) reload(ctx context.Context, ch *change) {
 	if ch.gen != s.gen {
 		ch = prepare(s.gen, s.cfg, s.virtuals, ch.cfg)
 	}
-	fresh, only := s.install(ch)
-	s.reconcile(ctx, only, true)
-	s.some = nil
+	fresh, only, some := s.install(ch)
+	s.reconcile(ctx, only, some, true)
 	for _, u := range fresh {
 		s.start(u)
 	}

@@ -80,6 +80,19 @@ var errMaintenance = errors.New("Server in maintenance")
 func (s *Supervisor) startChecks(u *unit, now time.Time) {
 	u.job = job{slot: newSlot(u.key.Interval, u.key.stagger(), now), idx: -1,
 		run: func(ctx context.Context, started time.Time) time.Time { return s.checkOnce(ctx, u, started, false) }}
+	if s.opts.Dial == nil && checker.InLoop(u.chk) {
+		u.job.timeout = u.key.timeout()
+		u.job.start = func(l *checker.Loop, started time.Time, done func(error, time.Time)) (*checker.Run, bool) {
+			return s.startCheck(l, u, started, done)
+		}
+		u.job.settle = func(ctx context.Context, started, end time.Time, err error, confirming, together bool) (time.Time, bool) {
+			return end, s.settleCheck(ctx, u, started, end, err, confirming, together)
+		}
+		u.job.timedOutUp = func(started, end time.Time, err error) bool {
+			return err != nil && !errors.Is(err, context.Canceled) && !end.Before(started.Add(u.key.timeout())) && u.up()
+		}
+		u.job.again = func(ctx context.Context, started time.Time) time.Time { return s.checkOnce(ctx, u, started, true) }
+	}
 	s.eng.add(&u.job)
 }
 
@@ -132,20 +145,62 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time, 
 	if !abandon.Stop() || errors.Is(cctx.Err(), context.Canceled) {
 		return end // the verdict was given, or the check was stopped (reload, shutdown)
 	}
+	if s.judge(ctx, u, ms, started, end, deadline, err, confirming, false) {
+		return s.checkOnce(ctx, u, end, true)
+	}
+	return end
+}
+
+// startCheck starts one check of u in the engine's check loop, unless it must run in a goroutine: when the
+// maintenance directory is set, checkOnce reads it (and may look a name up) first.
+func (s *Supervisor) startCheck(l *checker.Loop, u *unit, started time.Time, done func(error, time.Time)) (*checker.Run, bool) {
+	if dir := s.maintDir.Load(); dir != nil && *dir != "" {
+		return nil, false
+	}
+	return l.Start(u.chk, &u.key.Target, started.Add(u.key.timeout()), done)
+}
+
+// settleCheck takes the result of a check of u that ran in the loop, as checkOnce takes its own
+// (confirming: it confirms a timeout; together: timeouts of other up reals came with it). again says that a timeout must be confirmed by another check,
+// at once.
+func (s *Supervisor) settleCheck(ctx context.Context, u *unit, started, end time.Time, err error, confirming, together bool) (again bool) {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return false // stopped (reload, shutdown)
+	}
+	return s.judge(ctx, u, *u.members.Load(), started, end, started.Add(u.key.timeout()), err, confirming, together)
+}
+
+// judge takes the result err of a check of u that ran from started to end, to its deadline, and gives
+// the verdict, unless the check must be repeated at once to confirm a timeout (again): a timeout of an up
+// real while the engine is pressed, or together with timeouts of other up reals.
+func (s *Supervisor) judge(ctx context.Context, u *unit, ms []member, started, end, deadline time.Time, err error, confirming, together bool) (again bool) {
+	timeout := u.key.timeout()
 	if err != nil && ctx.Err() == nil && !end.Before(deadline) {
 		// A timeout measures the backend only if this daemon was running: when the check saw its deadline
-		// long after it passed, or the daemon was starved meanwhile, the timeout is the daemon's own.
+		// long after it passed, or the daemon was starved meanwhile, the timeout is the daemon's own. The
+		// goroutines' waits to run are the measure of it for the checks in the loop too: they wait for
+		// the same CPU as the loop's thread and the answers it reads (a loop that ignored them removed
+		// 6-71 healthy reals a run in user-mode Linux).
 		if limit := stallLimit(timeout); end.Sub(deadline) > limit || s.eng.stalledSince(started, limit) {
 			err = &localError{cause: "timed out while this director was overloaded", err: err}
 		}
 	}
-	if err != nil && !confirming && !end.Before(deadline) && s.confirmTimeout(u, end) {
-		s.observeCheck(u, end.Sub(started), &localError{cause: "timed out while checks were running behind", err: err})
-		return s.checkOnce(ctx, u, end, true)
+	if err != nil && !confirming && !end.Before(deadline) {
+		cause := ""
+		switch {
+		case together && u.up():
+			cause = "timed out together with other real servers"
+		case s.confirmTimeout(u, end):
+			cause = "timed out while checks were running behind"
+		}
+		if cause != "" {
+			s.observeCheck(u, end.Sub(started), &localError{cause: cause, err: err})
+			return true
+		}
 	}
 	s.observeCheck(u, end.Sub(started), err)
 	s.verdict(ctx, u, ms, err, false, end)
-	return end
+	return false
 }
 
 // confirmTimeout says whether a timeout of u's check must be confirmed by a second check, at once, before
@@ -154,10 +209,14 @@ func (s *Supervisor) checkOnce(ctx context.Context, u *unit, started time.Time, 
 // (the backend shares its CPU, an answer waited in a queue); a second timeout in a row is the real's. It
 // costs a timeout's time in detection only while the director is overloaded.
 func (s *Supervisor) confirmTimeout(u *unit, now time.Time) bool {
+	return u.up() && s.eng.pressed(now)
+}
+
+// up says whether u's real is up.
+func (u *unit) up() bool {
 	u.mu.Lock()
-	up := u.h.state == Up
-	u.mu.Unlock()
-	return up && s.eng.pressed(now)
+	defer u.mu.Unlock()
+	return u.h.state == Up
 }
 
 // maxExcused is how many timeouts in a row a real may have blamed on this director's overload before the
@@ -185,6 +244,9 @@ func (s *Supervisor) verdict(ctx context.Context, u *unit, ms []member, err erro
 			if u.noVerdict == "" {
 				u.noVerdictAt = now
 			}
+			if u.noVerdict != cause {
+				s.version.Add(1)
+			}
 			u.noVerdict = cause
 			u.mu.Unlock()
 			s.log.Debugf("Check not counted: real server=%s (virtual=%s): %v", realText(ms[0].r), ms[0].v.ID(), err)
@@ -197,6 +259,7 @@ func (s *Supervisor) verdict(ctx context.Context, u *unit, ms []member, err erro
 	}
 	u.mu.Lock()
 	u.excused = 0
+	before := u.h.fails
 	var changed bool
 	if maint {
 		changed = u.h.forceDown()
@@ -210,11 +273,15 @@ func (s *Supervisor) verdict(ctx context.Context, u *unit, ms []member, err erro
 	}
 	u.checked = true
 	u.lastCheck = now
-	u.lastErr = ""
-	u.noVerdict = ""
+	lastErr := ""
 	if err != nil {
-		u.lastErr = err.Error()
+		lastErr = err.Error()
 	}
+	if changed || first || u.h.fails != before || u.lastErr != lastErr || u.noVerdict != "" {
+		s.version.Add(1) // something `show` prints other than the last check time
+	}
+	u.lastErr = lastErr
+	u.noVerdict = ""
 	u.mu.Unlock()
 
 	for _, m := range ms {

@@ -1,11 +1,13 @@
 package supervisor
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,3 +70,202 @@ func TestLoopbackHTTP(t *testing.T) {
 	h.expectTable(want)
 	_ = config.StatusAll
 }
+
+// A check that runs in the engine's check loop ends when its real leaves the config: a reload closes the
+// connection of a hanging check at once, not at its negotiatetimeout, and gives no verdict on the removed
+// real; stop does the same for the checks still running.
+func TestLoopCheckCanceledByReload(t *testing.T) {
+	okSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("alive")) }))
+	defer okSrv.Close()
+	hang := func() (net.Listener, chan struct{}, chan time.Time) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted, closed := make(chan struct{}, 16), make(chan time.Time, 16)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted <- struct{}{}
+				go func() { // holds the request unanswered; reports when the director hangs up
+					io.Copy(io.Discard, c)
+					closed <- time.Now()
+					c.Close()
+				}()
+			}
+		}()
+		return ln, accepted, closed
+	}
+	gone, goneAccepted, goneClosed := hang()
+	defer gone.Close()
+	kept, keptAccepted, keptClosed := hang()
+	defer kept.Close()
+	okAddr := strings.TrimPrefix(okSrv.URL, "http://")
+	mk := func(reals ...string) *config.Config {
+		v := vs("10.9.9.9:80")
+		for _, a := range reals {
+			r := rs(a, masq, 1)
+			r.Receive = "alive"
+			v.Reals = append(v.Reals, r)
+		}
+		v.Receive = "alive"
+		v.NegotiateTimeout = 30 * time.Second
+		return cfgOf(v)
+	}
+	var next *config.Config
+	h := newHarness(t, mk(okAddr, gone.Addr().String(), kept.Addr().String()), nil, func(o *Options) {
+		o.NewChecker = NewChecker
+		o.Load = func() (*config.Config, error) { return next, nil }
+	})
+	h.run()
+	want := table(map[string][]ipvsctl.Destination{"10.9.9.9:80": {dest(okAddr, ipvsctl.Masq, 1)}})
+	eventually(t, "the healthy real in the table", func() bool { return h.fake.Table().String() == want.String() })
+	for _, accepted := range []chan struct{}{goneAccepted, keptAccepted} {
+		select {
+		case <-accepted:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a hanging real was not checked within 5 s")
+		}
+	}
+	h.s.eng.mu.Lock()
+	inLoop := h.s.eng.loop != nil
+	h.s.eng.mu.Unlock()
+	if !inLoop {
+		t.Fatal("the checks did not run in the engine's check loop")
+	}
+	h.logs()
+
+	next = mk(okAddr, kept.Addr().String())
+	reload := time.Now()
+	if err := h.s.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	select {
+	case at := <-goneClosed:
+		if d := at.Sub(reload); d > 2*time.Second {
+			t.Errorf("the removed real's check hung up %v after the reload, want at once", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the removed real's check still holds its connection 10 s after the reload")
+	}
+	select {
+	case <-keptClosed:
+		t.Error("the kept real's check was ended by the reload")
+	case <-time.After(200 * time.Millisecond):
+	}
+	h.expectTable(want)
+	stop := time.Now()
+	h.stop()
+	if d := time.Since(stop); d > 2*time.Second {
+		t.Errorf("stop took %v with a check hanging in the loop", d)
+	}
+	select {
+	case <-keptClosed:
+	case <-time.After(5 * time.Second):
+		t.Error("the kept real's check still holds its connection 5 s after stop")
+	}
+	for _, l := range h.logs() {
+		if strings.Contains(l, gone.Addr().String()) {
+			t.Errorf("log line about the removed real: %q", l)
+		}
+	}
+}
+
+// Timeouts of up reals that come together are the director's trouble more often than each real's: a stall
+// shared by 40 loopback servers (every request that arrives during it waits until it ends, longer than
+// negotiatetimeout) times several checks out within a few milliseconds of each other, and each of those
+// is confirmed by a second check before it counts: no real leaves the table. A real that stops answering
+// alone is removed at its first timeout, with no second check.
+func TestTimeoutsTogetherAreConfirmed(t *testing.T) {
+	var stallUntil atomic.Int64 // unix nanoseconds
+	stall := func(w http.ResponseWriter, r *http.Request) {
+		if d := time.Until(time.Unix(0, stallUntil.Load())); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Write([]byte("alive"))
+	}
+	var reals []string
+	for range 40 {
+		srv := httptest.NewServer(http.HandlerFunc(stall))
+		defer srv.Close()
+		reals = append(reals, strings.TrimPrefix(srv.URL, "http://"))
+	}
+	var loneStall atomic.Bool
+	var loneRequests atomic.Int32
+	lone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if loneStall.Load() {
+			loneRequests.Add(1)
+			<-r.Context().Done()
+			return
+		}
+		w.Write([]byte("alive"))
+	}))
+	defer lone.Close()
+	loneAddr := strings.TrimPrefix(lone.URL, "http://")
+	v := vs("10.9.9.9:80")
+	for _, a := range append(reals, loneAddr) {
+		r := rs(a, masq, 1)
+		r.Receive = "alive"
+		v.Reals = append(v.Reals, r)
+	}
+	v.Receive = "alive"
+	v.NegotiateTimeout = time.Second
+	obs := &causeCounter{cause: "timed out together with other real servers"}
+	h := newHarness(t, cfgOf(v), nil, func(o *Options) { o.NewChecker, o.Observer = NewChecker, obs })
+	h.run()
+	defer h.stop()
+	eventually(t, "every real in the table", func() bool { return inTable(h.fake) == len(reals)+1 })
+	h.fake.ResetOps()
+
+	// The shared stall: 1.3 s, so that the checks that arrive in its first 0.3 s time out (after 1 s),
+	// within 0.3 s of each other, and their confirmations find the servers answering again.
+	stallUntil.Store(time.Now().Add(1300 * time.Millisecond).UnixNano())
+	time.Sleep(3 * time.Second)
+	for _, op := range h.fake.Ops() {
+		t.Errorf("kernel operation after a stall shared by every real: %s", op)
+	}
+	for _, r := range h.s.Snapshot().Virtuals[0].Reals {
+		if r.Health != Up {
+			t.Errorf("real %s is %v after the shared stall", r.Real, r.Health)
+		}
+	}
+	for _, l := range h.logs() {
+		if strings.Contains(l, "Deleted real server") {
+			t.Errorf("log line after a stall shared by every real: %q", l)
+		}
+	}
+	if confirmed := obs.n.Load(); confirmed < 2 {
+		t.Errorf("%d timeouts confirmed as coming together, want at least 2 (the stall timed several checks out)", confirmed)
+	}
+
+	// The lone failure.
+	loneStall.Store(true)
+	eventually(t, "the real that stopped answering alone removed", func() bool { return inTable(h.fake) == len(reals) })
+	if n := loneRequests.Load(); n != 1 {
+		t.Errorf("the real that stopped answering alone got %d checks before it was removed, want 1 (no confirmation)", n)
+	}
+	h.expectLogs("Deleted real server: " + loneAddr + " (10.9.9.9:80)")
+}
+
+// causeCounter is an Observer that counts the checks that failed with a local error of the given cause.
+type causeCounter struct {
+	cause string
+	n     atomic.Int32
+}
+
+func (c *causeCounter) Checked(check string, d time.Duration, err error) {
+	if cause, ok := LocalCause(err); ok && cause == c.cause {
+		c.n.Add(1)
+	}
+}
+
+func (c *causeCounter) Transition(virtual, protocol, real string, up bool) {}
+func (c *causeCounter) KernelOp(kind ipvsctl.OpKind, err error)            {}
+func (c *causeCounter) Reloaded(err error)                                 {}

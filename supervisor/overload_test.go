@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -23,8 +22,14 @@ import (
 // slower), GOMAXPROCS 1, soft RLIMIT_NOFILE 256. One core does about 5,000-10,000 of these checks a second
 // (1,000-1,500 with the race detector). The checks must run late, fairly, and say so; no real may be
 // removed, and the director must never run out of file descriptors. It runs until every real was checked
-// twice after the start (10-30 s).
+// twice after the start (10-30 s). It runs the checks in the engine's check loop, as the daemon does, and
+// again each in a goroutine of its own, the path of the checks the loop does not run.
 func TestOverloadIsLateNotDown(t *testing.T) {
+	t.Run("loop", func(t *testing.T) { testOverload(t, true) })
+	t.Run("goroutines", func(t *testing.T) { testOverload(t, false) })
+}
+
+func testOverload(t *testing.T, inLoop bool) {
 	backends, virtuals := 1500, 12
 	if raceEnabled {
 		backends = 500
@@ -60,21 +65,26 @@ func TestOverloadIsLateNotDown(t *testing.T) {
 	cfg := cfgOf(vsList...)
 
 	var mu sync.Mutex
-	count := map[string]int{} // checks run, by target
+	count := map[*job]int{} // checks run, by real
 	h := newHarness(t, cfg, nil, func(o *Options) {
-		o.NewChecker = func(v *config.Virtual, r *config.Real) (checker.Checker, error) {
-			c, err := NewChecker(v, r)
-			return checker.Func(func(ctx context.Context, t *checker.Target) error {
-				key := fmt.Sprintf("%d%s", t.Port, t.Request)
-				mu.Lock()
-				count[key]++
-				mu.Unlock()
-				return c.Check(ctx, t)
-			}), err
+		o.NewChecker = NewChecker
+		if !inLoop {
+			o.NewChecker = func(v *config.Virtual, r *config.Real) (checker.Checker, error) {
+				c, err := NewChecker(v, r)
+				return checker.Func(c.Check), err // not a checker the loop knows
+			}
 		}
 	})
 	if h.s.eng.limit != inflightLimit(256) {
 		t.Fatalf("in-flight limit %d, want %d (from the lowered fd limit)", h.s.eng.limit, inflightLimit(256))
+	}
+	h.s.eng.onChecked = func(j *job) {
+		if (j.start != nil) != inLoop {
+			t.Errorf("a check ran in the loop: %v, want %v", j.start != nil, inLoop)
+		}
+		mu.Lock()
+		count[j]++
+		mu.Unlock()
 	}
 	h.run()
 	waitFor(t, 60*time.Second, "every real in the table", func() bool { return inTable(h.fake) == checks })

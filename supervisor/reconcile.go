@@ -19,15 +19,19 @@ func (s *Supervisor) resync(ctx context.Context) {
 		s.failed = true
 		return
 	}
+	if !sameEntries(s.have, t) {
+		s.changes.table = true // what Snapshot shows (in the table or not) may have changed
+	}
 	s.have = t
-	s.changes.table = true
 	s.failed = false
-	s.reconcile(ctx, nil, true)
+	s.reconcile(ctx, nil, nil, true)
 }
 
 // reconcile makes the kernel match the wanted table: for the virtuals in only, or for everything (only
-// nil). With purge it also deletes the services of virtuals that a reload removed.
-func (s *Supervisor) reconcile(ctx context.Context, only map[*config.Virtual]bool, purge bool) {
+// nil). some narrows a virtual of only to the reals at the given positions (and its fallback): a check
+// event or a reload that changed only those reals costs their entries, not the whole service. With purge
+// it also deletes the services of virtuals that a reload removed.
+func (s *Supervisor) reconcile(ctx context.Context, only map[*config.Virtual]bool, some map[*config.Virtual][]int, purge bool) {
 	want := ipvsctl.Table{}
 	have := s.have
 	if only != nil {
@@ -48,7 +52,7 @@ func (s *Supervisor) reconcile(ctx context.Context, only map[*config.Virtual]boo
 		if s.vindex[id].v != v { // a duplicate virtual: the first one owns the service
 			continue
 		}
-		if pos, ok := s.some[v]; ok && only != nil && s.have[id] != nil {
+		if pos, ok := some[v]; ok && only != nil && s.have[id] != nil {
 			// Only these reals changed: their entries and the fallback's, not the whole service.
 			dids := s.someDests(v, pos)
 			want[id] = desiredSome(v, dids, func(did ipvsctl.DestinationID) *config.Real { return s.vindex[id].reals[did] },

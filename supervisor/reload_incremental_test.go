@@ -133,7 +133,7 @@ func TestReloadIncrementalMatchesFull(t *testing.T) {
 			if len(ch.changed) != c.changed {
 				t.Errorf("%d virtuals changed, want %d", len(ch.changed), c.changed)
 			}
-			fresh, only := s.install(ch)
+			fresh, only, _ := s.install(ch)
 			if len(only) != c.changed {
 				t.Errorf("%d virtuals to reconcile, want %d", len(only), c.changed)
 			}

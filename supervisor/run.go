@@ -44,8 +44,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	s.have = have
 	s.changes.table = true
-	fresh, _ := s.install(prepare(s.gen, nil, nil, s.cfg))
-	s.reconcile(ctx, nil, true)
+	fresh, _, _ := s.install(prepare(s.gen, nil, nil, s.cfg))
+	s.reconcile(ctx, nil, nil, true)
 	for _, u := range fresh {
 		s.start(u)
 	}
@@ -57,6 +57,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	pacer := resyncPacer{interval: s.opts.ResyncInterval, share: cmp.Or(s.resyncShare, ResyncShare)}
 	resync := time.NewTimer(s.opts.ResyncInterval)
 	defer resync.Stop()
+	pub := time.NewTimer(time.Hour)
+	pub.Stop()
+	defer pub.Stop()
+	var pubArmed bool
 	if s.failed {
 		s.retrying = true
 		resync.Reset(s.retry.failed())
@@ -67,19 +71,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.finish(ctx, cancelLoops, &wg)
 			return nil
 		case ev := <-s.events:
-			dirty := map[*config.Virtual]bool{}
-			s.handle(ev, dirty)
+			dirty, some := map[*config.Virtual]bool{}, map[*config.Virtual][]int{}
+			s.handle(ev, dirty, some)
 		drain:
 			for {
 				select {
 				case ev := <-s.events:
-					s.handle(ev, dirty)
+					s.handle(ev, dirty, some)
 				default:
 					break drain
 				}
 			}
 			if len(dirty) > 0 {
-				s.reconcile(ctx, dirty, false)
+				s.reconcile(ctx, dirty, some, false)
 			}
 			s.updatePhase()
 		case res := <-s.loaded:
@@ -87,6 +91,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.watchConfig(ctx)
 		case path := <-s.changed:
 			s.configChanged(path)
+		case <-pub.C:
+			pubArmed = false
 		case <-resync.C:
 			s.retrying = false
 			meter.begin()
@@ -103,7 +109,15 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				}
 			}
 		}
-		s.publish()
+		if s.tableOnly() && !pubArmed && time.Since(s.publishedAt) < publishEvery {
+			// Check events changed the table again within publishEvery of the last publish: they are
+			// published together, so that a storm of events (the first round of 10,000 reals) copies each
+			// service's entries a few times a second rather than once per event.
+			pub.Reset(publishEvery - time.Since(s.publishedAt))
+			pubArmed = true
+		} else if !pubArmed || !s.tableOnly() {
+			s.publish()
+		}
 		if s.failed && !s.retrying {
 			s.retrying = true
 			resync.Reset(s.retry.failed())
@@ -137,8 +151,9 @@ func (s *Supervisor) logAt(level, line string) {
 	s.log.Warn(line)
 }
 
-// handle takes one loop event into the owner's state; dirty collects the virtuals to reconcile.
-func (s *Supervisor) handle(ev event, dirty map[*config.Virtual]bool) {
+// handle takes one loop event into the owner's state; dirty collects the virtuals to reconcile, some the
+// positions of their reals whose health changed.
+func (s *Supervisor) handle(ev event, dirty map[*config.Virtual]bool, some map[*config.Virtual][]int) {
 	u := ev.u
 	if !u.live { // a loop stopped by a reload
 		return
@@ -152,6 +167,7 @@ func (s *Supervisor) handle(ev event, dirty map[*config.Virtual]bool) {
 	u.setState(ev.state)
 	for _, m := range *u.members.Load() {
 		dirty[m.v] = true
+		some[m.v] = append(some[m.v], m.ri)
 		if s.opts.Observer != nil && ev.state != Unknown {
 			proto, _, _ := strings.Cut(m.v.ID(), ":")
 			s.opts.Observer.Transition(m.v.String(), proto, realText(m.r), ev.state == Up)

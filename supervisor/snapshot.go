@@ -56,9 +56,19 @@ func (s *Supervisor) SnapshotConfig() (Snapshot, *config.Config) {
 	return s.withLag(v.snapshot()), v.cfg
 }
 
+// StateVersion changes whenever Snapshot would show something new other than a last check time or the
+// lag: a publisher that saw the same version (and lag) need not build a Snapshot again.
+func (s *Supervisor) StateVersion() uint64 { return s.version.Load() }
+
+// Phase is the supervisor's phase as last published (Snapshot.Phase, without building a Snapshot).
+func (s *Supervisor) Phase() config.AlertStatus { return s.view.Load().phase }
+
+// Lag is how far the checks run behind their checkinterval now (Snapshot.Lag).
+func (s *Supervisor) Lag() time.Duration { return s.eng.lagNow(time.Now()) }
+
 // withLag adds the engine's lag to snap.
 func (s *Supervisor) withLag(snap Snapshot) Snapshot {
-	snap.Lag = s.eng.lagNow(time.Now())
+	snap.Lag = s.Lag()
 	return snap
 }
 
@@ -71,7 +81,7 @@ func (v *view) snapshot() Snapshot {
 		vs := VirtualState{Virtual: vv.String(), ID: vv.ID(), Service: id}
 		h := v.table[id]
 		if h != nil && vv.Fallback != nil && vv.Fallback.Addr.IsValid() {
-			_, vs.FallbackActive = h.Destinations[fallbackDest(vv)]
+			_, vs.FallbackActive = h[fallbackDest(vv)]
 		}
 		for _, r := range vv.Reals {
 			rs := RealState{Real: realText(r), Dest: realDest(vv, r), Weight: r.Weight, Health: Unknown}
@@ -83,7 +93,7 @@ func (v *view) snapshot() Snapshot {
 				u.mu.Unlock()
 			}
 			if h != nil {
-				_, rs.InTable = h.Destinations[realDest(vv, r)]
+				_, rs.InTable = h[realDest(vv, r)]
 			}
 			vs.Reals = append(vs.Reals, rs)
 		}

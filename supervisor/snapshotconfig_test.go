@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ldirectord-go/ldirectord/checker"
@@ -110,4 +111,40 @@ func TestSnapshotConfig(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestStateVersion: the state version moves when Snapshot shows something new other than a last check
+// time (health, the table, soft failures, an error), and stays while checks only pass again.
+func TestStateVersion(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := vs("10.9.9.9:80", rs("10.0.0.1:80", masq, 1), rs("10.0.0.2:80", masq, 1))
+		v.FailureCount = 3
+		h := newHarness(t, cfgOf(v), nil, nil)
+		h.run()
+		wait(1500 * time.Millisecond) // first checks: both up and in the table
+		ver := h.s.StateVersion()
+		wait(3 * time.Second) // three more checks each, all passing
+		if got := h.s.StateVersion(); got != ver {
+			t.Errorf("passing checks moved the state version from %d to %d", ver, got)
+		}
+		h.checks.down("10.0.0.1:80")
+		wait(time.Second) // a soft failure: failure 1/3, and its error
+		soft := h.s.StateVersion()
+		if soft == ver {
+			t.Errorf("a soft failure did not move the state version")
+		}
+		wait(3 * time.Second) // failures 2/3 and 3/3: down, out of the table
+		if got := h.s.StateVersion(); got == soft {
+			t.Errorf("a real going down did not move the state version")
+		}
+		if st := h.s.Snapshot().Virtuals[0].Reals[0]; st.Health != Down || st.InTable {
+			t.Fatalf("10.0.0.1:80 after three failures: %+v", st)
+		}
+		down := h.s.StateVersion()
+		wait(3 * time.Second) // it stays down with the same error
+		if got := h.s.StateVersion(); got != down {
+			t.Errorf("a real failing the same way again moved the state version from %d to %d", down, got)
+		}
+		h.stop()
+	})
 }

@@ -137,3 +137,65 @@ func TestBudgetFloor(t *testing.T) {
 		t.Errorf("floor %d with 800 checks a second, want 1", f)
 	}
 }
+
+// TestAdaptWindow: the window of the checks in the loop starts at initialWindow, grows by an eighth (at least
+// one) per wake-up while the checks that passed answered within a quarter of their timeout and the loop
+// uses at least half of it, up to the in-flight limit; it is cut by a quarter, at most once per such
+// quarter, down to minWindow, while most answers were slower or up reals timed out together; without
+// answers it stays.
+func TestAdaptWindow(t *testing.T) {
+	e := newEngine(100, func(string, string) {})
+	if e.window != initialWindow {
+		t.Fatalf("a new engine's window %d, want %d", e.window, initialWindow)
+	}
+	now := time.Now()
+	e.inLoop = 64
+	e.noteAnswer(100*time.Millisecond, 2*time.Second)
+	e.adaptWindow(now)
+	if e.window != 72 {
+		t.Fatalf("fast answers: window %d, want 72", e.window)
+	}
+	e.adaptWindow(now) // no answers
+	if e.window != 72 {
+		t.Fatalf("no answers: window %d, want 72", e.window)
+	}
+	e.inLoop = 35 // less than half of it in use: it does not grow
+	e.noteAnswer(100*time.Millisecond, 2*time.Second)
+	e.adaptWindow(now)
+	if e.window != 72 {
+		t.Fatalf("fast answers, window half unused: window %d, want 72", e.window)
+	}
+	e.inLoop = 72
+	for range 10 {
+		e.noteAnswer(time.Millisecond, 2*time.Second)
+		e.adaptWindow(now)
+	}
+	if e.window != 100 {
+		t.Fatalf("fast answers: window %d, want the in-flight limit 100", e.window)
+	}
+	e.noteAnswer(100*time.Millisecond, 2*time.Second)
+	e.noteAnswer(600*time.Millisecond, 2*time.Second)
+	e.noteAnswer(700*time.Millisecond, 2*time.Second)
+	e.adaptWindow(now)
+	if e.window != 75 {
+		t.Fatalf("slow answers: window %d, want 75", e.window)
+	}
+	e.noteAnswer(700*time.Millisecond, 2*time.Second)
+	e.adaptWindow(now.Add(499 * time.Millisecond))
+	if e.window != 75 {
+		t.Fatalf("slow answers again within 500 ms of the cut: window %d, want 75", e.window)
+	}
+	e.noteAnswer(time.Millisecond, 2*time.Second) // fast, but up reals timed out together
+	e.upTimeouts = 2
+	e.adaptWindow(now.Add(500 * time.Millisecond))
+	if e.window != 56 {
+		t.Fatalf("up reals timed out together: window %d, want 56", e.window)
+	}
+	for i := range 20 {
+		e.noteAnswer(time.Second, 2*time.Second)
+		e.adaptWindow(now.Add(time.Duration(i+2) * 500 * time.Millisecond))
+	}
+	if e.window != minWindow {
+		t.Fatalf("slow answers all along: window %d, want %d", e.window, minWindow)
+	}
+}

@@ -146,16 +146,18 @@ type Supervisor struct {
 	retry    backoff
 	retrying bool           // the resync timer is set for a retry
 	opFails  map[string]int // operation -> consecutive failures, for the log
-	// some, during a reload's reconcile, limits a virtual to the destinations of the reals at these
-	// positions and its fallback: the rest of it did not change.
-	some    map[*config.Virtual][]int
-	start   func(*unit)
-	eng     *engine // runs the checks
-	watcher *watcher
-	changes changes // what the next publish must copy
+	start    func(*unit)
+	eng      *engine // runs the checks
+	watcher  *watcher
+	changes  changes // what the next publish must copy
+	// publishedAt is when the owner last published a view (publishEvery).
+	publishedAt time.Time
 
 	// view is what readers see (view.go); only the owner stores it.
-	view     atomic.Pointer[view]
+	view atomic.Pointer[view]
+	// version counts the changes a reader of Snapshot can see other than the last check times: the
+	// published view, and a real's health, failure count, error or missing verdict (StateVersion).
+	version  atomic.Uint64
 	maintDir atomic.Pointer[string]
 
 	// startMu guards the lifecycle flags between Run and a Reload before Run; it is never held while

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"maps"
+	"time"
 
 	"github.com/ldirectord-go/ldirectord/config"
 	"github.com/ldirectord-go/ldirectord/ipvsctl"
@@ -16,7 +17,7 @@ type view struct {
 	cfg      *config.Config
 	virtuals []*config.Virtual
 	byReal   map[*config.Real]*unit
-	table    ipvsctl.Table // the kernel table as the owner last knew it
+	table    entries // the kernel table as the owner last knew it
 }
 
 // changes are what the owner changed since its last publish, for publish to copy.
@@ -34,25 +35,46 @@ func (s *Supervisor) tableChanged(id ipvsctl.ServiceID) {
 	s.changes.services[id] = true
 }
 
+// publishEvery is how often at most check events that changed only the kernel table are published: what
+// Snapshot shows of the table may be that much behind the owner.
+const publishEvery = 100 * time.Millisecond
+
+// tableOnly says whether what changed since the last publish is some services of the table, and nothing
+// else (owner goroutine).
+func (s *Supervisor) tableOnly() bool {
+	old := s.view.Load()
+	return len(s.changes.services) > 0 && !s.changes.reals && !s.changes.table &&
+		old != nil && old.phase == s.phase && old.gen == s.gen && old.cfg == s.cfg
+}
+
 // publish stores a view of the owner's state. What did not change since the last one is shared with it:
 // a copy of byReal after a reload, of the changed services of the table after kernel operations.
 func (s *Supervisor) publish() {
 	old := s.view.Load()
+	if old != nil && !s.changes.reals && !s.changes.table && len(s.changes.services) == 0 &&
+		old.phase == s.phase && old.gen == s.gen && old.cfg == s.cfg {
+		return // nothing new to show
+	}
+	s.version.Add(1)
+	s.publishedAt = time.Now()
 	v := &view{phase: s.phase, gen: s.gen, cfg: s.cfg, virtuals: s.virtuals, byReal: old.byReal, table: old.table}
 	if s.changes.reals {
 		v.byReal = maps.Clone(s.byReal)
 	}
 	switch {
 	case s.changes.table:
-		v.table = s.have.Clone()
+		v.table = make(entries, len(s.have))
+		for id, vs := range s.have {
+			v.table[id] = destsOf(vs)
+		}
 	case len(s.changes.services) > 0:
 		v.table = maps.Clone(old.table)
 		if v.table == nil {
-			v.table = ipvsctl.Table{}
+			v.table = entries{}
 		}
 		for id := range s.changes.services {
 			if vs := s.have[id]; vs != nil {
-				v.table[id] = &ipvsctl.VirtualService{Service: vs.Service, Destinations: maps.Clone(vs.Destinations)}
+				v.table[id] = destsOf(vs)
 			} else {
 				delete(v.table, id)
 			}
@@ -60,4 +82,37 @@ func (s *Supervisor) publish() {
 	}
 	s.changes = changes{}
 	s.view.Store(v)
+}
+
+// entries are the destinations of each service of the kernel table, without their settings: what a view
+// shows of the table (whether a real or a fallback is in it), at a fraction of a copy's memory.
+type entries map[ipvsctl.ServiceID]map[ipvsctl.DestinationID]struct{}
+
+// destsOf is the set of vs's destinations.
+func destsOf(vs *ipvsctl.VirtualService) map[ipvsctl.DestinationID]struct{} {
+	m := make(map[ipvsctl.DestinationID]struct{}, len(vs.Destinations))
+	for did := range vs.Destinations {
+		m[did] = struct{}{}
+	}
+	return m
+}
+
+// sameEntries says whether a and b hold the same services with the same destinations, whatever their
+// settings and counters: what a view's table is read for (whether a real or a fallback is in the table).
+func sameEntries(a, b ipvsctl.Table) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for id, x := range a {
+		y := b[id]
+		if y == nil || len(x.Destinations) != len(y.Destinations) {
+			return false
+		}
+		for did := range x.Destinations {
+			if _, ok := y.Destinations[did]; !ok {
+				return false
+			}
+		}
+	}
+	return true
 }

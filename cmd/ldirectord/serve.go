@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -102,15 +103,15 @@ func (a *app) serve(cfg *config.Config) int {
 
 	// Signals first, so that a TERM right after `start` returns is a clean stop.
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
-	signal.Ignore(syscall.SIGPIPE, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Ignore(syscall.SIGPIPE, syscall.SIGUSR2)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var client ipvsctl.Client
 	if a.opts.dryRun {
-		client = ipvsctl.NewDryRun(ipvsctl.NewFake(), a.log.Infof)
+		client = ipvsctl.NewDryRun(ipvsctl.NewDryRunTable(), a.log.Infof)
 	} else {
 		var err error
 		if client, err = newKernelClient(ctx); err != nil {
@@ -152,12 +153,13 @@ func (a *app) serve(cfg *config.Config) int {
 	runDone := make(chan error, 1)
 	go func() { runDone <- sup.Run(ctx) }()
 
-	stopState := startPublisher(a, sup)
+	stopState, refreshState := startPublisher(a, sup)
 	defer stopState()
 
 	a.child.Ready()
 	var notify notifier
 	go notify.ready(ctx, sup)
+	go releaseAfterStart(ctx, sup)
 	a.instances(cfg.Execute, "start")
 	instCtx, stopInstances := context.WithCancel(context.Background())
 	defer stopInstances()
@@ -173,6 +175,8 @@ loop:
 		select {
 		case s := <-sigs:
 			switch s {
+			case syscall.SIGUSR1: // `show` asks for the state file as of now
+				refreshState()
 			case syscall.SIGHUP:
 				if termSig != "" {
 					continue
@@ -189,6 +193,7 @@ loop:
 					return a.exit(1, "Exit Handler Repeatedly Called")
 				}
 				termSig = sigName(s)
+				heapProfile()
 				notify.stopped()
 				go func() {
 					stopInstances()
@@ -266,6 +271,7 @@ func (d *running) load() (*config.Config, error) {
 // autoreload). It must not block: it leaves cfg for follow.
 func (d *running) reloaded(cfg *config.Config) {
 	d.metrics.follow(cfg.Metrics)
+	go debug.FreeOSMemory() // what loading the config used, as after the start
 	d.mu.Lock()
 	d.next = cfg
 	d.mu.Unlock()

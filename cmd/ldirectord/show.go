@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ldirectord-go/ldirectord/config"
@@ -55,6 +56,7 @@ func (a *app) show(name string) int {
 		return 1
 	}
 	file := daemon.StateFile(a.cfgName)
+	refreshState(file, pid, showRefreshWait)
 	data, doc, problem := readState(file, pid, time.Now())
 	if problem != "" {
 		fmt.Fprintf(a.stderr, "ldirectord for %s is running with pid: %d, but %s\n", a.config, pid, problem)
@@ -66,6 +68,39 @@ func (a *app) show(name string) int {
 	}
 	io.WriteString(a.stdout, formatState(doc, time.Now(), time.Local))
 	return 0
+}
+
+// showRefreshWait is how long `show` waits for the daemon to rewrite its state file when asked.
+const showRefreshWait = 2 * time.Second
+
+// refreshState asks the daemon with the given pid to rewrite its state file now (SIGUSR1), so that `show`
+// prints the last check times as they are, and waits at most wait for it. It asks only a daemon whose own
+// state file is there (this ldirectord's: the Perl ldirectord writes none, and dies of SIGUSR1); when the
+// daemon cannot be signalled or does not answer in time, the file is read as it is.
+func refreshState(file string, pid int, wait time.Duration) {
+	written := func() (time.Time, bool) {
+		var head struct {
+			PID     int       `json:"pid"`
+			Written time.Time `json:"written"`
+		}
+		data, err := os.ReadFile(file)
+		if err != nil || json.Unmarshal(data, &head) != nil || head.PID != pid {
+			return time.Time{}, false
+		}
+		return head.Written, true
+	}
+	if _, ok := written(); !ok {
+		return
+	}
+	asked := time.Now()
+	if syscall.Kill(pid, syscall.SIGUSR1) != nil {
+		return
+	}
+	for deadline := asked.Add(wait); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if w, ok := written(); !ok || !w.Before(asked) {
+			return
+		}
+	}
 }
 
 // readState reads the state file of the daemon with the given pid. problem, when not "", says in words

@@ -160,19 +160,8 @@ func TestPublisher(t *testing.T) {
 			return snap, cfg
 		}
 		p := newPublisher(file, "/etc/ha.d/web.cf", src, time.Now, logrus.New())
-		read := func() *stateDoc {
-			t.Helper()
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			doc := new(stateDoc)
-			if err := json.Unmarshal(data, doc); err != nil {
-				t.Fatal(err)
-			}
-			return doc
-		}
-		p.publish()
+		read := func() *stateDoc { t.Helper(); return readStateDoc(t, file) }
+		p.publish(true)
 		doc := read()
 		if doc.Version != 1 || doc.PID != os.Getpid() || doc.Config != "/etc/ha.d/web.cf" || doc.Phase != "starting" ||
 			!doc.Started.Equal(start) || !doc.ConfigLoaded.Equal(start) || !doc.Written.Equal(start) {
@@ -288,6 +277,82 @@ var clockTimes = regexp.MustCompile(`(\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d`)
 
 // TestShow runs `show` against a --dry-run daemon with one healthy and one failing real: before it
 // starts, while it runs (also with the config file broken), as JSON, and after it stops.
+// TestPublisherVersion: with the supervisor's state version, the state file is rewritten when the version
+// moves or the lag moves by a second (or a tenth), not for new last check times alone, which a refresh
+// (`show`'s SIGUSR1) or the heartbeat writes.
+func TestPublisherVersion(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "ldirectord.web.cf.state")
+		cfg := writeConfig(t, filepath.Join(dir, "web.cf"), "virtual=10.9.9.9:80\n\treal=10.1.0.2:80 masq\n")
+		start := time.Now()
+		var mu sync.Mutex
+		var ver uint64
+		var lag time.Duration
+		real := supervisor.RealState{Real: "10.1.0.2:80", Weight: 1, Health: supervisor.Up, LastCheck: start, InTable: true}
+		src := func() (supervisor.Snapshot, *config.Config) {
+			mu.Lock()
+			defer mu.Unlock()
+			return supervisor.Snapshot{Phase: config.StatusRunning, Lag: lag, Virtuals: []supervisor.VirtualState{{
+				Virtual: "10.9.9.9:80", ID: "tcp:10.9.9.9:80", Reals: []supervisor.RealState{real}}}}, cfg
+		}
+		p := newPublisher(file, "/etc/ha.d/web.cf", src, time.Now, logrus.New())
+		p.version = func() uint64 { mu.Lock(); defer mu.Unlock(); return ver }
+		p.lag = func() time.Duration { mu.Lock(); defer mu.Unlock(); return lag }
+		read := func() *stateDoc { t.Helper(); return readStateDoc(t, file) }
+		p.publish(true)
+		go p.run(t.Context())
+		step := func(what string, change func(), rewritten bool) {
+			t.Helper()
+			mu.Lock()
+			real.LastCheck = time.Now()
+			change()
+			mu.Unlock()
+			before := read().Written
+			time.Sleep(StatePollInterval)
+			synctest.Wait()
+			doc := read()
+			if got := !doc.Written.Equal(before); got != rewritten {
+				t.Errorf("%s: rewritten %v, want %v", what, got, rewritten)
+			}
+			if rewritten && !doc.Virtuals[0].Reals[0].LastCheck.Equal(time.Now().Add(-StatePollInterval)) {
+				t.Errorf("%s: last check %v, want the one of a second ago", what, doc.Virtuals[0].Reals[0].LastCheck)
+			}
+		}
+		step("a new last check", func() {}, false)
+		step("a new last check again", func() {}, false)
+		step("a state change", func() { ver++ }, true)
+		step("the lag starts", func() { lag = 3 * time.Second }, true)
+		step("the lag moves by half a second", func() { lag = 3500 * time.Millisecond }, false)
+		step("the lag moves by a second", func() { lag = 4 * time.Second }, true)
+		step("the lag moves by a tenth of 20 s", func() { lag = 20 * time.Second }, true)
+		step("the lag moves by 1.5 s of 20 s", func() { lag = 21500 * time.Millisecond }, false)
+		step("the lag ends", func() { lag = 0 }, true)
+
+		// show's refresh: written at once, with the last check as it is.
+		mu.Lock()
+		real.LastCheck = time.Now()
+		mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		p.requestRefresh()
+		synctest.Wait()
+		if doc := read(); !doc.Written.Equal(time.Now()) || !doc.Virtuals[0].Reals[0].LastCheck.Equal(time.Now().Add(-100*time.Millisecond)) {
+			t.Errorf("refresh: written %v ago, last check %v", time.Since(doc.Written), doc.Virtuals[0].Reals[0].LastCheck)
+		}
+		// The heartbeat writes the last checks too.
+		written := read().Written
+		mu.Lock()
+		real.LastCheck = time.Now()
+		mu.Unlock()
+		time.Sleep(StateHeartbeat + StatePollInterval)
+		synctest.Wait()
+		if doc := read(); doc.Written.Sub(written) < StateHeartbeat || doc.Written.Sub(written) > StateHeartbeat+StatePollInterval ||
+			!doc.Virtuals[0].Reals[0].LastCheck.Equal(written) {
+			t.Errorf("heartbeat: written %v after the refresh, last check %v", doc.Written.Sub(written), doc.Virtuals[0].Reals[0].LastCheck)
+		}
+	})
+}
+
 func TestShow(t *testing.T) {
 	e := newEnv(t)
 	up, down := backend(t, "127.0.0.1:0"), freePort(t)
@@ -329,6 +394,31 @@ func TestShow(t *testing.T) {
 	}
 	if lines := logLines(t, filepath.Join(e.dir, "web.log")); contains(lines, "Invoking ldirectord invoked as: ldirectord "+cfg+" show ") {
 		t.Errorf("show logged its invocation")
+	}
+
+	// show asks the daemon for its state as of now: the last check times move every second
+	// (checkinterval 1) although the state does not, and each show prints them fresh: a file
+	// written after show was started, with a last check at most a check interval (and some
+	// slack for a loaded machine) before that. Without the refresh the file is rewritten only
+	// when the state changes or every StateHeartbeat.
+	lastCheck := func() time.Time {
+		t.Helper()
+		asked := time.Now()
+		out, errOut, code := e.run(cfg, "show", "--json")
+		var doc stateDoc
+		if err := json.Unmarshal([]byte(out), &doc); code != 0 || errOut != "" || err != nil {
+			t.Fatalf("show --json: exit %d, stderr %q, %v:\n%s", code, errOut, err, out)
+		}
+		if age := doc.Written.Sub(doc.Virtuals[0].Reals[0].LastCheck); doc.Written.Before(asked) || age > 1500*time.Millisecond {
+			t.Errorf("show --json: written %v before show was started, the last check %v older than that, at checkinterval 1:\n%s",
+				asked.Sub(doc.Written), age, out)
+		}
+		return doc.Virtuals[0].Reals[0].LastCheck
+	}
+	first := lastCheck()
+	time.Sleep(2500 * time.Millisecond)
+	if next := lastCheck(); !next.After(first) {
+		t.Errorf("show --json 2.5 s later: last check %v, was %v", next, first)
 	}
 
 	// --json is the state file.
@@ -424,4 +514,18 @@ virtual 10.9.9.9:80  tcp  wrr  checktype negotiate/http every 1s  quiescent no
 	if got := formatState(doc, day(11, 1, 30, 3), time.UTC); got != want {
 		t.Errorf("formatState:\n%s\nwant:\n%s", got, want)
 	}
+}
+
+// readStateDoc reads and decodes the state file file.
+func readStateDoc(t *testing.T, file string) *stateDoc {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := new(stateDoc)
+	if err := json.Unmarshal(data, doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
 }
