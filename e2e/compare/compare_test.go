@@ -38,8 +38,10 @@ func TestKernelCompare(t *testing.T) {
 	o.Timeout = 2*limit + 3*time.Minute // two daemons, each at most limit + 45 s, and the boot
 	if !uml.InGuest() {
 		o.Env = append(o.Env, binEnv+"="+hostBinary(t), fmt.Sprintf("%s=%v", limitEnv, limit))
-		if v := os.Getenv(straceEnv); v != "" {
-			o.Env = append(o.Env, straceEnv+"="+v)
+		for _, env := range []string{straceEnv, logEnv, profileEnv} {
+			if v := os.Getenv(env); v != "" {
+				o.Env = append(o.Env, env+"="+v)
+			}
 		}
 	}
 	uml.RunTestsWith(t, o, map[string]func(t *testing.T){"SideBySide": testSideBySide})
@@ -78,7 +80,10 @@ func hostBinary(t *testing.T) string {
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	if b, err := exec.Command(goTool, "build", "-o", out, "../../cmd/ldirectord").CombinedOutput(); err != nil {
+	// Built as scripts/build-deb.sh builds the package operators install: static, without symbol tables.
+	cmd := exec.Command(goTool, "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "../../cmd/ldirectord")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build ldirectord: %v: %s", err, b)
 	}
 	return out
@@ -222,7 +227,8 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 		d.stop(t)
 		clearTable(t)
 		res.logRemoved = logRemovals(d.log(), d.removedLine)
-		if t.Failed() {
+		if t.Failed() || os.Getenv(logEnv) != "" {
+			t.Logf("%s: reals added to the table, by second: %s", d.name, perSecond(d.log(), realAdded))
 			t.Logf("%s log (tail, before the stop):\n%s", d.name, tail(d.log(), 40))
 			t.Logf("%s log (its lines by kind, most frequent first):\n%s", d.name, digest(d.log(), 25))
 		}

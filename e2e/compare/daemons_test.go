@@ -2,6 +2,7 @@ package compare
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,7 +37,11 @@ func ours(cf string) daemonUnderTest {
 	run := func(t *testing.T, cmd string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		if out, err := exec.CommandContext(ctx, bin, cf, cmd).CombinedOutput(); err != nil {
+		c := exec.CommandContext(ctx, bin, cf, cmd)
+		if os.Getenv(profileEnv) != "" && cmd == "start" { // not the stop command's own profile
+			c.Env = append(os.Environ(), "LDIRECTORD_CPUPROFILE="+profilePath)
+		}
+		if out, err := c.CombinedOutput(); err != nil {
 			t.Errorf("ldirectord %s: %v: %s", cmd, err, out)
 		}
 	}
@@ -59,7 +64,12 @@ func ours(cf string) daemonUnderTest {
 			}
 			return pid
 		},
-		stop: func(t *testing.T) { run(t, "stop") },
+		stop: func(t *testing.T) {
+			run(t, "stop")
+			if os.Getenv(profileEnv) != "" {
+				printProfile(t)
+			}
+		},
 		log: func() string {
 			b, _ := os.ReadFile(logPath)
 			return string(b)
@@ -176,4 +186,32 @@ func straceDaemon(t *testing.T, name string, pid int, dur string, bk *backend) {
 	cmd.Wait()
 	a := bk.answered(t) - a0
 	t.Logf("%s: strace -c -f over %v, %d checks answered meanwhile:\n%s", name, d, a, out.String())
+}
+
+// profilePath is where this ldirectord writes its CPU profile when profileEnv is set.
+const profilePath = workDir + "/cpu.pprof"
+
+// printProfile logs the CPU profile this ldirectord wrote when it stopped (profileEnv), base64 in the
+// lines after "cpu.pprof base64: ": the guest cannot run go tool pprof (it hangs), so read it on the host
+// (grep -o 'cpu.pprof base64: .*' | cut -c19- | tr -d '\n' | base64 -d > cpu.pprof; go tool pprof -top
+// cpu.pprof).
+func printProfile(t *testing.T) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// The stop command returns when the daemon was told to stop; the profile is written as it exits.
+		if _, err := os.Stat("/var/run/ldirectord.compare.cf.pid"); err != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, err := os.ReadFile(profilePath)
+	if err != nil {
+		t.Logf("CPU profile: %v", err)
+		return
+	}
+	// In lines of 4,000 characters: the guest's output is read line by line, and long lines are cut.
+	enc := base64.StdEncoding.EncodeToString(b)
+	for i := 0; i < len(enc); i += 4000 {
+		t.Logf("cpu.pprof base64: %s", enc[i:min(i+4000, len(enc))])
+	}
 }

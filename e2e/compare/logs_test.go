@@ -16,6 +16,8 @@ import (
 var (
 	oursRemoved       = regexp.MustCompile(`\] Deleted real server: 10\.2\.0\.(\d+):(\d+) \(`)
 	keepalivedRemoved = regexp.MustCompile(`Removing service \[10\.2\.0\.(\d+)\]:tcp:(\d+) from VS`)
+	// realAdded is a line of either daemon adding a real to the table.
+	realAdded = regexp.MustCompile(`\] Added real server: |: Adding service \[`)
 )
 
 // logRemovals counts the lines of log that remove a healthy real other than the victim.
@@ -93,4 +95,31 @@ func TestDigest(t *testing.T) {
 	if got := digest(log, 1); got != "      2 Deleted real server: N (N)\n" {
 		t.Errorf("digest of 1: %q", got)
 	}
+}
+
+// logClock is the time of day in a log line (ours and keepalived's both print it).
+var logClock = regexp.MustCompile(`\d\d:\d\d:\d\d`)
+
+// perSecond counts the lines of log that match re, by the second their stamp names: "01:41:03 212,
+// 01:41:04 97, ..." (how fast a daemon filled the table).
+func perSecond(log string, re *regexp.Regexp) string {
+	var b strings.Builder
+	last, n := "", 0
+	flush := func() {
+		if n > 0 {
+			fmt.Fprintf(&b, "%s %d, ", last, n)
+		}
+	}
+	for _, l := range strings.Split(log, "\n") {
+		if !re.MatchString(l) {
+			continue
+		}
+		if s := logClock.FindString(l); s != last {
+			flush()
+			last, n = s, 0
+		}
+		n++
+	}
+	flush()
+	return strings.TrimSuffix(b.String(), ", ")
 }

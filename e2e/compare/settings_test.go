@@ -11,5 +11,11 @@ const (
 	// limitEnv bounds the wait for convergence (a Go duration, default 60s): a daemon that does not get
 	// every healthy real into the table by then fails the test.
 	limitEnv = "COMPARE_CONVERGE_LIMIT"
-	workDir  = "/tmp/compare"
+	// logEnv, set to any value, prints the digest and the tail of each daemon's log after its run, as a
+	// failed run does: what the daemon said while it converged.
+	logEnv = "COMPARE_LOG"
+	// profileEnv, set to any value, runs this ldirectord with a CPU profile of its whole run and prints
+	// the profile's top functions (go tool pprof -top) after it stopped: where its CPU goes in the guest.
+	profileEnv = "COMPARE_PROFILE"
+	workDir    = "/tmp/compare"
 )
