@@ -448,15 +448,34 @@ func (h *haNet) failover(sync bool, baseline time.Duration) haResult {
 			probeErr = fmt.Errorf("the client exited with status %d: %s", code, probeOut)
 		}
 	}()
-	// Let the long-lived connection be established (and synced) through A.
+	// Let the long-lived connection be established (and synced) through A: at least 3 s, and on a slow
+	// host until the client wrote its port and (with sync) B has the connection, at most 8 s in all (the
+	// client runs probeFor: the failover must come while it runs).
 	time.Sleep(3 * time.Second)
-	port, err := os.ReadFile(filepath.Join(h.c.OutDir(), "long.port"))
-	if err != nil {
-		t.Fatalf("the client's long-lived connection: %v", err)
+	synced := regexp.MustCompile(`^TCP ESTABLISHED 10\.0\.0\.2:\d+ 10\.0\.0\.100:80$`)
+	var port []byte
+	var known string
+	for wait := time.Now().Add(5 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		var err error
+		port, err = os.ReadFile(filepath.Join(h.c.OutDir(), "long.port"))
+		if err == nil {
+			// "TCP 14:59  ESTABLISHED 10.0.0.2:41234 10.0.0.100:80 10.0.0.21:80". Only an established
+			// entry is this connection: the client's port comes again from one scenario to the next (the
+			// kernel picks it by the destination), and B keeps the last scenario's closed connection in
+			// FIN_WAIT or TIME_WAIT for up to 2 minutes.
+			known = h.exec(h.b, "ipvsadm -Lnc | awk '$3 == \"ESTABLISHED\" && $4 == \"10.0.0.2:"+string(port)+"\" {print $1, $3, $4, $5}'")
+			if !sync || synced.MatchString(strings.TrimSpace(known)) {
+				break
+			}
+		}
+		if time.Now().After(wait) {
+			if err != nil {
+				t.Fatalf("the client's long-lived connection: %v", err)
+			}
+			break
+		}
 	}
-	// "TCP 14:59  ESTABLISHED 10.0.0.2:41234 10.0.0.100:80 10.0.0.21:80"
-	known := h.exec(h.b, "ipvsadm -Lnc | awk '$4 == \"10.0.0.2:"+string(port)+"\" {print $1, $3, $4, $5}'")
-	if sync && !regexp.MustCompile(`^TCP ESTABLISHED 10\.0\.0\.2:\d+ 10\.0\.0\.100:80$`).MatchString(strings.TrimSpace(known)) {
+	if sync && !synced.MatchString(strings.TrimSpace(known)) {
 		t.Errorf("B does not have the client's long-lived connection before the failover: %q\n%s", known, h.exec(h.b, "ipvsadm -Lnc"))
 	}
 	if !sync && known != "" {
