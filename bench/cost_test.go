@@ -191,7 +191,8 @@ type daemon struct {
 	cmd              *exec.Cmd
 	added, deleted   atomic.Int64
 	mu               sync.Mutex
-	other            []string // the last non-debug lines that are not additions or removals
+	other            []string // the first non-debug lines that are not additions or removals
+	last             []string // the last lines of any kind, for a failure's report
 	logDone, stopped chan struct{}
 }
 
@@ -215,6 +216,12 @@ func startDaemon(tb testing.TB, cfgText string) *daemon {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			l := sc.Text()
+			d.mu.Lock()
+			if len(d.last) == 40 {
+				d.last = append(d.last[:0], d.last[1:]...)
+			}
+			d.last = append(d.last, l)
+			d.mu.Unlock()
 			switch {
 			case strings.HasPrefix(l, "Added real server: "):
 				d.added.Add(1)
@@ -239,6 +246,13 @@ func (d *daemon) otherLines() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]string(nil), d.other...)
+}
+
+// lastLines are the last lines the daemon wrote, debug output included.
+func (d *daemon) lastLines() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Join(d.last, "\n")
 }
 
 // stat is the daemon's CPU time so far, its resident memory and its peak resident memory.
@@ -316,7 +330,7 @@ func measure(tb testing.TB, bk *backend, nv int, interval, timeout, warmup, wind
 		if d.added.Load() >= int64(bk.n) {
 			m.allIn = time.Since(t0)
 		} else {
-			tb.Errorf("%d of %d reals added after %v; log: %q", d.added.Load(), bk.n, allInLimit, d.otherLines())
+			tb.Errorf("%d of %d reals added after %v; log: %q\nlast lines:\n%s", d.added.Load(), bk.n, allInLimit, d.otherLines(), d.lastLines())
 		}
 	}
 	time.Sleep(warmup - time.Since(t0))

@@ -67,10 +67,14 @@ type engine struct {
 	upTimeoutAt []time.Time
 	upTimeouts  int
 	inLoop      int // checks running in the loop (mu)
-	// window bounds the checks in the loop (see adaptWindow); fast and slow count the checks that passed
-	// since the last wake-up, in less or more than a quarter of their timeout; cutAt is when the window was
-	// last cut, and slowAfter the last of those quarters.
+	// window bounds the checks in the loop that count in it, windowed (see adaptWindow): every check, but
+	// a check of a real that is not up and whose last check timed out only for the first quarter of its
+	// timeout (aging holds those, in start order, see ageWindow). fast and slow count the checks that passed since the
+	// last wake-up, in less or more than a quarter of their timeout; cutAt is when the window was last
+	// cut, and slowAfter the last of those quarters.
 	window     int
+	windowed   int
+	aging      []aging
 	fast, slow int
 	cutAt      time.Time
 	slowAfter  time.Duration
@@ -105,6 +109,23 @@ type job struct {
 	confirming bool          // the check in the loop confirms a timeout (the settler's, while it holds the slot)
 	pending    *checker.Run  // the check running in the loop (mu)
 	timeout    time.Duration // the check's timeout, for the loop's window
+	// up says whether the job's real is up (for the loop's window; nil: it counts as up).
+	up func() bool
+	// windowed says the running check counts in the loop's window; begins counts the job's starts in the
+	// loop, so that an aging entry of an earlier check is told from the running one; timedOut says the
+	// job's last check in the loop timed out (mu).
+	windowed bool
+	timedOut bool
+	begins   uint32
+}
+
+// aging is a check in the loop of a real that is not up and whose last check timed out, which leaves the
+// window a quarter of its timeout after it started (ageWindow), unless it ended or started again (begins)
+// meanwhile.
+type aging struct {
+	j      *job
+	at     time.Time
+	begins uint32
 }
 
 // settled is the result of a check that ran in the loop.
@@ -304,10 +325,45 @@ func (e *engine) adaptWindow(now time.Time) {
 			e.window = max(e.window*3/4, min(minWindow, e.window))
 			e.cutAt = now
 		}
-	case e.fast > 0 && e.inLoop >= e.window/2:
+	case e.fast > 0 && e.windowed >= e.window/2:
 		e.window = min(e.window+max(1, e.window/8), e.limit)
 	}
 	e.fast, e.slow = 0, 0
+}
+
+// ageWindow takes out of the window the checks that started more than a quarter of their timeout ago of
+// reals that are not up and whose last check timed out (mu held). Such a check most likely waits on a
+// hanging backend, which costs this director nothing until its deadline: with a quarter of the reals
+// hanging at negotiatetimeout 2, their checks held the window for 2 s each, and only the room they left
+// checked the healthy reals. Every other check stays in it to the end: a slow answer there is the sign of
+// a queue (this director's CPU, the backends') that more checks would only lengthen until healthy reals
+// time out (letting the checks of every real that was not up out after a quarter, the first round of
+// 1,000 reals in user-mode Linux put all of them in flight at once, and they all answered slowly).
+func (e *engine) ageWindow(now time.Time) {
+	i := 0
+	for ; i < len(e.aging); i++ {
+		a := e.aging[i]
+		if now.Sub(a.at) < a.j.timeout/4 {
+			break
+		}
+		if a.j.begins == a.begins && a.j.windowed {
+			a.j.windowed = false
+			e.windowed--
+		}
+	}
+	if i > 0 {
+		n := copy(e.aging, e.aging[i:])
+		clear(e.aging[n:])
+		e.aging = e.aging[:n]
+	}
+}
+
+// unwindow takes j's check out of the window, if it is in it (mu held).
+func (e *engine) unwindow(j *job) {
+	if j.windowed {
+		j.windowed = false
+		e.windowed--
+	}
 }
 
 // noteAnswer counts a check in the loop that passed in d, of the given timeout (mu held).
@@ -325,7 +381,7 @@ func (e *engine) noteAnswer(d, timeout time.Duration) {
 func (e *engine) headWaits(extra int) bool {
 	for _, j := range e.ready[e.head:] {
 		if !j.stopped {
-			return j.start != nil && e.inLoop+extra >= e.window
+			return j.start != nil && e.windowed+extra >= e.window
 		}
 	}
 	return false
@@ -423,8 +479,10 @@ func (e *engine) run(ctx context.Context) {
 		if !planned.IsZero() && now.Sub(planned) > stallThreshold {
 			e.noteStall(now, now.Sub(planned))
 		}
-		e.adaptWindow(now) // before readStarvation, which counts upTimeouts anew
+		e.adaptWindow(now)
+		e.ageWindow(now)
 		e.readStarvation(now)
+		e.upTimeouts = 0 // counted per wake-up (the harness of the fake-time tests reads no latencies)
 		e.compactReady()
 		e.ready = e.sched.popDue(now, e.ready)
 		inLoop := e.startReady(ctx, now, nil)
@@ -506,8 +564,15 @@ func (e *engine) begin(j *job, now time.Time) bool {
 	if loop == nil {
 		return false
 	}
+	up := j.up == nil || j.up() // before mu: the real's own lock is never taken under it
 	e.mu.Lock()
 	e.inLoop++ // before the check can end
+	e.windowed++
+	j.windowed = true
+	j.begins++
+	if !up && j.timedOut {
+		e.aging = append(e.aging, aging{j, now, j.begins})
+	}
 	e.mu.Unlock()
 	r, ok := j.start(loop, now, func(err error, end time.Time) { e.ended(settled{j, now, end, err}) })
 	e.mu.Lock()
@@ -515,6 +580,7 @@ func (e *engine) begin(j *job, now time.Time) bool {
 		j.pending = r // stale if the check ended already: canceling it then does nothing
 	} else {
 		e.inLoop--
+		e.unwindow(j)
 	}
 	e.mu.Unlock()
 	return ok
@@ -629,6 +695,8 @@ func (e *engine) settleOne(ctx context.Context, r settled, together bool) {
 	e.mu.Lock()
 	j.pending = nil
 	e.inLoop--
+	e.unwindow(j)
+	j.timedOut = r.err != nil && j.timeout > 0 && !r.end.Before(r.started.Add(j.timeout))
 	if r.err == nil {
 		e.noteAnswer(r.end.Sub(r.started), j.timeout)
 	}

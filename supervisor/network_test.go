@@ -269,3 +269,50 @@ func (c *causeCounter) Checked(check string, d time.Duration, err error) {
 func (c *causeCounter) Transition(virtual, protocol, real string, up bool) {}
 func (c *causeCounter) KernelOp(kind ipvsctl.OpKind, err error)            {}
 func (c *causeCounter) Reloaded(err error)                                 {}
+
+// TestLoopTimeoutConfirmedUnderPressure: while checks wait for their slots (the engine is pressed), a
+// timeout of a check that ran in the loop is confirmed by a second check before it counts, even while the
+// other reals answer fast; without pressure, the first timeout counts (TestTimeoutsTogetherAreConfirmed).
+func TestLoopTimeoutConfirmedUnderPressure(t *testing.T) {
+	var reals []string
+	for range 5 {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("alive")) }))
+		defer srv.Close()
+		reals = append(reals, strings.TrimPrefix(srv.URL, "http://"))
+	}
+	var hang atomic.Bool
+	var hung atomic.Int32
+	lone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hang.Load() {
+			hung.Add(1)
+			<-r.Context().Done()
+			return
+		}
+		w.Write([]byte("alive"))
+	}))
+	defer lone.Close()
+	loneAddr := strings.TrimPrefix(lone.URL, "http://")
+	v := vs("10.9.9.9:80")
+	for _, a := range append(reals, loneAddr) {
+		r := rs(a, masq, 1)
+		r.Receive = "alive"
+		v.Reals = append(v.Reals, r)
+	}
+	v.Receive = "alive"
+	v.NegotiateTimeout = time.Second
+	h := newHarness(t, cfgOf(v), nil, func(o *Options) { o.NewChecker = NewChecker })
+	h.run()
+	defer h.stop()
+	eventually(t, "every real in the table", func() bool { return inTable(h.fake) == len(reals)+1 })
+	h.logs()
+	h.s.eng.mu.Lock()
+	h.s.eng.pressedAt = time.Now().Add(time.Hour) // checks wait for their slots all along
+	h.s.eng.mu.Unlock()
+
+	hang.Store(true)
+	eventually(t, "the real that stopped answering removed", func() bool { return inTable(h.fake) == len(reals) })
+	if n := hung.Load(); n != 2 {
+		t.Errorf("pressed: the hanging real got %d checks before it was removed, want 2 (the timeout and its confirmation)", n)
+	}
+	h.expectLogs("Deleted real server: " + loneAddr + " (10.9.9.9:80)")
+}

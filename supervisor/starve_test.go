@@ -3,6 +3,8 @@ package supervisor
 import (
 	"testing"
 	"time"
+
+	"github.com/ldirectord-go/ldirectord/checker"
 )
 
 // TestAdaptThrottle: the start budget halves while goroutines wait longer than throttleAbove to run,
@@ -142,14 +144,14 @@ func TestBudgetFloor(t *testing.T) {
 // one) per wake-up while the checks that passed answered within a quarter of their timeout and the loop
 // uses at least half of it, up to the in-flight limit; it is cut by a quarter, at most once per such
 // quarter, down to minWindow, while most answers were slower or up reals timed out together; without
-// answers it stays.
+// answers it stays. (windowed: the checks in the loop that count in the window.)
 func TestAdaptWindow(t *testing.T) {
 	e := newEngine(100, func(string, string) {})
 	if e.window != initialWindow {
 		t.Fatalf("a new engine's window %d, want %d", e.window, initialWindow)
 	}
 	now := time.Now()
-	e.inLoop = 64
+	e.windowed = 64
 	e.noteAnswer(100*time.Millisecond, 2*time.Second)
 	e.adaptWindow(now)
 	if e.window != 72 {
@@ -159,13 +161,13 @@ func TestAdaptWindow(t *testing.T) {
 	if e.window != 72 {
 		t.Fatalf("no answers: window %d, want 72", e.window)
 	}
-	e.inLoop = 35 // less than half of it in use: it does not grow
+	e.windowed = 35 // less than half of it in use: it does not grow
 	e.noteAnswer(100*time.Millisecond, 2*time.Second)
 	e.adaptWindow(now)
 	if e.window != 72 {
 		t.Fatalf("fast answers, window half unused: window %d, want 72", e.window)
 	}
-	e.inLoop = 72
+	e.windowed = 72
 	for range 10 {
 		e.noteAnswer(time.Millisecond, 2*time.Second)
 		e.adaptWindow(now)
@@ -197,5 +199,63 @@ func TestAdaptWindow(t *testing.T) {
 	}
 	if e.window != minWindow {
 		t.Fatalf("slow answers all along: window %d, want %d", e.window, minWindow)
+	}
+}
+
+// TestWindowAgesOut: a check in the loop counts in the window from its start; a check of a real that is not
+// up and whose last check timed out leaves it a quarter of its timeout after it started (it most likely
+// waits on a hanging backend, at no cost to this director); a check of a real that is up, or whose last
+// check did not time out, stays in it until it ends; a check that ended and started again counts from its
+// new start.
+func TestWindowAgesOut(t *testing.T) {
+	e := newEngine(100, func(string, string) {})
+	defer func() {
+		if e.loop != nil {
+			e.loop.Close()
+		}
+	}()
+	mk := func(up, timedOut bool) *job {
+		return &job{idx: -1, timeout: 2 * time.Second, up: func() bool { return up }, timedOut: timedOut,
+			start: func(*checker.Loop, time.Time, func(error, time.Time)) (*checker.Run, bool) { return nil, true }}
+	}
+	down, up, again, fresh := mk(false, true), mk(true, true), mk(false, true), mk(false, false)
+	now := time.Now()
+	for _, j := range []*job{down, up, again, fresh} {
+		if !e.begin(j, now) {
+			t.Fatal("the check did not start in the loop")
+		}
+	}
+	if e.windowed != 4 {
+		t.Fatalf("4 checks started: %d in the window", e.windowed)
+	}
+	// again ends at once and starts again 400 ms later.
+	e.mu.Lock()
+	e.unwindow(again)
+	e.mu.Unlock()
+	e.begin(again, now.Add(400*time.Millisecond))
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ageWindow(now.Add(499 * time.Millisecond))
+	if e.windowed != 4 {
+		t.Fatalf("499 ms after the starts: %d in the window, want 4", e.windowed)
+	}
+	e.ageWindow(now.Add(500 * time.Millisecond))
+	if e.windowed != 3 || down.windowed || !up.windowed || !again.windowed || !fresh.windowed {
+		t.Fatalf("500 ms after the starts: %d in the window (down %v, up %v, started again %v, last check not timed out %v), want 3: all but down",
+			e.windowed, down.windowed, up.windowed, again.windowed, fresh.windowed)
+	}
+	e.ageWindow(now.Add(900 * time.Millisecond))
+	if e.windowed != 2 || !up.windowed || !fresh.windowed {
+		t.Fatalf("900 ms after the starts: %d in the window, want 2: the up real's and the one whose last check did not time out", e.windowed)
+	}
+	e.ageWindow(now.Add(time.Hour))
+	if e.windowed != 2 || len(e.aging) != 0 {
+		t.Fatalf("an hour later: %d in the window, %d aging, want 2 and 0", e.windowed, len(e.aging))
+	}
+	e.unwindow(up)
+	e.unwindow(up)
+	e.unwindow(fresh)
+	if e.windowed != 0 {
+		t.Fatalf("the checks ended: %d in the window", e.windowed)
 	}
 }
