@@ -142,10 +142,17 @@ func (s *Supervisor) sortOps(ops []ipvsctl.Op) {
 
 // apply runs ops one by one, so that each success is logged in ldirectord's words and each failure is
 // logged and left for the next resync. The destinations of a service that could not be added are not
-// tried.
+// tried. When ctx ends (the daemon stops), the operations left are not run, and not logged as errors
+// each: a stop during the first round of 1,000 reals wrote 133 lines of "IPVS: apply: 1 of 1
+// operations not run: context canceled".
 func (s *Supervisor) apply(ctx context.Context, ops []ipvsctl.Op) {
 	failed := map[ipvsctl.ServiceID]bool{}
-	for _, op := range ops {
+	for i, op := range ops {
+		if ctx.Err() != nil {
+			s.failed = true
+			s.log.Debugf("IPVS: %d of %d operations not run: stopping", len(ops)-i, len(ops))
+			return
+		}
 		id := op.Service.ServiceID
 		if failed[id] && op.Kind >= ipvsctl.OpAddDestination {
 			continue
