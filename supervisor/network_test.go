@@ -197,26 +197,8 @@ func TestTimeoutsTogetherAreConfirmed(t *testing.T) {
 		defer srv.Close()
 		reals = append(reals, strings.TrimPrefix(srv.URL, "http://"))
 	}
-	var loneStall atomic.Bool
-	var loneRequests atomic.Int32
-	lone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if loneStall.Load() {
-			loneRequests.Add(1)
-			<-r.Context().Done()
-			return
-		}
-		w.Write([]byte("alive"))
-	}))
-	defer lone.Close()
-	loneAddr := strings.TrimPrefix(lone.URL, "http://")
-	v := vs("10.9.9.9:80")
-	for _, a := range append(reals, loneAddr) {
-		r := rs(a, masq, 1)
-		r.Receive = "alive"
-		v.Reals = append(v.Reals, r)
-	}
-	v.Receive = "alive"
-	v.NegotiateTimeout = time.Second
+	lone := newLoneServer(t)
+	v := aliveVirtual(append(reals, lone.addr)...)
 	obs := &causeCounter{cause: "timed out together with other real servers"}
 	h := newHarness(t, cfgOf(v), nil, func(o *Options) { o.NewChecker, o.Observer = NewChecker, obs })
 	h.run()
@@ -246,12 +228,48 @@ func TestTimeoutsTogetherAreConfirmed(t *testing.T) {
 	}
 
 	// The lone failure.
-	loneStall.Store(true)
+	lone.hang.Store(true)
 	eventually(t, "the real that stopped answering alone removed", func() bool { return inTable(h.fake) == len(reals) })
-	if n := loneRequests.Load(); n != 1 {
+	if n := lone.hung.Load(); n != 1 {
 		t.Errorf("the real that stopped answering alone got %d checks before it was removed, want 1 (no confirmation)", n)
 	}
-	h.expectLogs("Deleted real server: " + loneAddr + " (10.9.9.9:80)")
+	h.expectLogs("Deleted real server: " + lone.addr + " (10.9.9.9:80)")
+}
+
+// loneServer is a loopback HTTP server that answers "alive" until hang is set, and then counts the
+// requests in hung and never answers them.
+type loneServer struct {
+	addr string
+	hang atomic.Bool
+	hung atomic.Int32
+}
+
+func newLoneServer(t *testing.T) *loneServer {
+	l := &loneServer{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l.hang.Load() {
+			l.hung.Add(1)
+			<-r.Context().Done()
+			return
+		}
+		w.Write([]byte("alive"))
+	}))
+	t.Cleanup(srv.Close)
+	l.addr = strings.TrimPrefix(srv.URL, "http://")
+	return l
+}
+
+// aliveVirtual is 10.9.9.9:80 with the given reals, checked by http for "alive" within 1 s.
+func aliveVirtual(addrs ...string) *config.Virtual {
+	v := vs("10.9.9.9:80")
+	for _, a := range addrs {
+		r := rs(a, masq, 1)
+		r.Receive = "alive"
+		v.Reals = append(v.Reals, r)
+	}
+	v.Receive = "alive"
+	v.NegotiateTimeout = time.Second
+	return v
 }
 
 // causeCounter is an Observer that counts the checks that failed with a local error of the given cause.
@@ -280,26 +298,8 @@ func TestLoopTimeoutConfirmedUnderPressure(t *testing.T) {
 		defer srv.Close()
 		reals = append(reals, strings.TrimPrefix(srv.URL, "http://"))
 	}
-	var hang atomic.Bool
-	var hung atomic.Int32
-	lone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hang.Load() {
-			hung.Add(1)
-			<-r.Context().Done()
-			return
-		}
-		w.Write([]byte("alive"))
-	}))
-	defer lone.Close()
-	loneAddr := strings.TrimPrefix(lone.URL, "http://")
-	v := vs("10.9.9.9:80")
-	for _, a := range append(reals, loneAddr) {
-		r := rs(a, masq, 1)
-		r.Receive = "alive"
-		v.Reals = append(v.Reals, r)
-	}
-	v.Receive = "alive"
-	v.NegotiateTimeout = time.Second
+	lone := newLoneServer(t)
+	v := aliveVirtual(append(reals, lone.addr)...)
 	h := newHarness(t, cfgOf(v), nil, func(o *Options) { o.NewChecker = NewChecker })
 	h.run()
 	defer h.stop()
@@ -309,10 +309,10 @@ func TestLoopTimeoutConfirmedUnderPressure(t *testing.T) {
 	h.s.eng.pressedAt = time.Now().Add(time.Hour) // checks wait for their slots all along
 	h.s.eng.mu.Unlock()
 
-	hang.Store(true)
+	lone.hang.Store(true)
 	eventually(t, "the real that stopped answering removed", func() bool { return inTable(h.fake) == len(reals) })
-	if n := hung.Load(); n != 2 {
+	if n := lone.hung.Load(); n != 2 {
 		t.Errorf("pressed: the hanging real got %d checks before it was removed, want 2 (the timeout and its confirmation)", n)
 	}
-	h.expectLogs("Deleted real server: " + loneAddr + " (10.9.9.9:80)")
+	h.expectLogs("Deleted real server: " + lone.addr + " (10.9.9.9:80)")
 }

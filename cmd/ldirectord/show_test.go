@@ -275,8 +275,6 @@ func freePort(t *testing.T) string {
 // clockTimes matches the times `show` prints, with the date when not today.
 var clockTimes = regexp.MustCompile(`(\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d`)
 
-// TestShow runs `show` against a --dry-run daemon with one healthy and one failing real: before it
-// starts, while it runs (also with the config file broken), as JSON, and after it stops.
 // TestPublisherVersion: with the supervisor's state version, the state file is rewritten when the version
 // moves or the lag moves by a second (or a tenth), not for new last check times alone, which a refresh
 // (`show`'s SIGUSR1) or the heartbeat writes.
@@ -353,6 +351,8 @@ func TestPublisherVersion(t *testing.T) {
 	})
 }
 
+// TestShow runs `show` against a --dry-run daemon with one healthy and one failing real: before it
+// starts, while it runs (also with the config file broken), as JSON, and after it stops.
 func TestShow(t *testing.T) {
 	e := newEnv(t)
 	up, down := backend(t, "127.0.0.1:0"), freePort(t)
