@@ -148,3 +148,46 @@ func testConnectTimesOutOnLoopback(t *testing.T, run func(Checker) Checker) {
 		withinDeadline(t, d, 200*time.Millisecond)
 	}
 }
+
+// TestLoopCancelWakes: a check canceled while the loop waits (its deadline far away, nothing else to do)
+// ends at once, every time: the cancel must wake the loop.
+func TestLoopCancelWakes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, unanswered
+		}
+	}()
+	l, err := NewLoop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ap := ln.Addr().(*net.TCPAddr).AddrPort()
+	tg := &Target{Addr: ap.Addr(), Port: ap.Port()}
+	for i := range 100 {
+		ch := make(chan error, 1)
+		r, ok := l.Start(HTTP, tg, time.Now().Add(time.Minute), func(err error, end time.Time) { ch <- err })
+		if !ok {
+			t.Fatal("the loop did not take the check")
+		}
+		time.Sleep(time.Duration(i%10) * time.Millisecond)
+		l.Cancel(r)
+		select {
+		case err := <-ch:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("check %d: %v, want canceled", i, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("check %d: not ended 5 s after its cancel", i)
+		}
+	}
+}

@@ -576,13 +576,20 @@ func (e *engine) begin(j *job, now time.Time) bool {
 	e.mu.Unlock()
 	r, ok := j.start(loop, now, func(err error, end time.Time) { e.ended(settled{j, now, end, err}) })
 	e.mu.Lock()
+	stopped := false
 	if ok {
 		j.pending = r // stale if the check ended already: canceling it then does nothing
+		stopped = j.stopped
 	} else {
 		e.inLoop--
 		e.unwindow(j)
 	}
 	e.mu.Unlock()
+	if stopped {
+		// Removed (reload) while it started, before remove could see it pending: the check must not
+		// hold its connection to its deadline.
+		loop.Cancel(r)
+	}
 	return ok
 }
 
