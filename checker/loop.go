@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"regexp"
+	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,12 +30,6 @@ import (
 // checker's full client (https, other ports), is followed by the Checker in a goroutine of its own.
 type Loop struct {
 	ep, ev int // the epoll set and the eventfd that wakes the loop
-	// epf is the epoll set as a file in the Go runtime's poller: the loop's goroutine waits for it to be
-	// readable (it has events) or for its read deadline (the next check's), parked like any goroutine
-	// waiting on a socket, and the thread that finds it ready runs it. Waiting in epoll_wait instead
-	// blocked a thread in a system call at every turn, and the runtime handed the processor to another
-	// thread and back: two thread switches a turn, which in user-mode Linux cost more than the checks.
-	epf *os.File
 
 	mu       sync.Mutex
 	inbox    []loopOp
@@ -91,30 +84,18 @@ func NewLoop() (*Loop, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	if err := unix.SetNonblock(ep, true); err != nil {
-		unix.Close(ep)
-		return nil, os.NewSyscallError("fcntl", err)
-	}
-	// Non-blocking, the epoll set is pollable: os.NewFile puts it in the runtime's poller.
-	epf := os.NewFile(uintptr(ep), "check loop epoll")
 	ev, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
-		epf.Close()
+		unix.Close(ep)
 		return nil, os.NewSyscallError("eventfd", err)
 	}
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, ev, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ev)}); err != nil {
-		epf.Close()
+		unix.Close(ep)
 		unix.Close(ev)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	rc, err := epf.SyscallConn()
-	if err != nil {
-		epf.Close()
-		unix.Close(ev)
-		return nil, err
-	}
-	l := &Loop{ep: ep, ev: ev, epf: epf, exited: make(chan struct{}), following: make(map[*Run]struct{})}
-	go l.run(rc)
+	l := &Loop{ep: ep, ev: ev, exited: make(chan struct{}), following: make(map[*Run]struct{})}
+	go l.run()
 	return l, nil
 }
 
@@ -192,40 +173,23 @@ func (l *Loop) post(op loopOp) bool {
 	return true
 }
 
-func (l *Loop) run(rc syscall.RawConn) {
+func (l *Loop) run() {
+	// The loop's thread sleeps in epoll_wait; locking it saves the runtime moving the goroutine between
+	// threads when it wakes.
+	runtime.LockOSThread()
 	defer close(l.exited)
 	events := make([]unix.EpollEvent, 256)
 	var inbox []loopOp
-	var n int
-	var werr error
-	// wait takes the events that are ready, without blocking; false (none) has the runtime park the
-	// goroutine until the epoll set is readable or its deadline passes.
-	wait := func(fd uintptr) bool {
-		for {
-			n, werr = unix.EpollWait(int(fd), events, 0)
-			if werr != unix.EINTR {
-				return n > 0 || werr != nil
-			}
-		}
-	}
-	var due time.Time // the read deadline set on epf (zero: none)
 	for {
-		next := time.Time{}
+		timeout := -1
 		if len(l.byDue) > 0 {
-			next = l.byDue[0].deadline
+			// Milliseconds, rounded up: waking before a deadline would only loop.
+			timeout = max(int((time.Until(l.byDue[0].deadline)+time.Millisecond-1)/time.Millisecond), 0)
 		}
-		if !next.Equal(due) {
-			l.epf.SetReadDeadline(next)
-			due = next
-		}
-		n, werr = 0, nil
-		if err := rc.Read(wait); err != nil || werr != nil {
+		n, err := unix.EpollWait(l.ep, events, timeout)
+		if err != nil && err != unix.EINTR {
 			n = 0
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				due = time.Time{}.Add(1) // set again next turn, past or not
-			} else {
-				time.Sleep(time.Millisecond) // cannot happen with valid descriptors; do not spin if it does
-			}
+			time.Sleep(time.Millisecond) // cannot happen with valid descriptors; do not spin if it does
 		}
 		now := time.Now()
 		woken := false
@@ -277,7 +241,7 @@ func (l *Loop) shutdown(now time.Time) {
 	for r := range l.following {
 		l.finish(r, failf(context.Canceled, "%s", r.label()), now)
 	}
-	l.epf.Close() // and with it l.ep
+	unix.Close(l.ep)
 	unix.Close(l.ev)
 }
 

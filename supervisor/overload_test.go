@@ -20,8 +20,8 @@ import (
 // checks at checkinterval 1 (1,500 healthy loopback backends in a child process, each checked for twelve
 // request paths by twelve virtuals; 6,000 in goroutines with the race detector, which makes them 5-10
 // times slower), GOMAXPROCS 1, soft RLIMIT_NOFILE 256. One core does about 7,000-10,000 of these checks a
-// second in the loop (6,500-8,000 with the race detector, so 6,000 due kept up) and 5,000-8,000 in
-// goroutines (1,000-3,500 with the race detector). The checks must run late, fairly, and say so; no real may be
+// second in the loop (4,000-8,000 with the race detector, which kept up with 6,000 due in some runs) and
+// 5,000-8,000 in goroutines (1,000-3,500 with the race detector). The checks must run late, fairly, and say so; no real may be
 // removed, and the director must never run out of file descriptors. It runs until every real was checked
 // twice after the start (10-30 s). It runs the checks in the engine's check loop, as the daemon does, and
 // again each in a goroutine of its own, the path of the checks the loop does not run.
