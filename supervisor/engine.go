@@ -63,15 +63,15 @@ type engine struct {
 	settled   []settled
 	settleSig chan struct{}
 	// upTimeoutAt are when the latest checks of up reals timed out in the loop (within 2 holdFor of the
-	// last); upTimeouts counts them for adapt.
+	// last); upTimeouts counts them since the last wake-up, for adapt and adaptWindow.
 	upTimeoutAt []time.Time
 	upTimeouts  int
 	inLoop      int // checks running in the loop (mu)
 	// window bounds the checks in the loop that count in it, windowed (see adaptWindow): every check, but
 	// a check of a real that is not up and whose last check timed out only for the first quarter of its
-	// timeout (aging holds those, in start order, see ageWindow). fast and slow count the checks that passed since the
-	// last wake-up, in less or more than a quarter of their timeout; cutAt is when the window was last
-	// cut, and slowAfter the last of those quarters.
+	// timeout (aging holds those, in start order, see ageWindow). fast and slow count the checks that
+	// passed since the last wake-up, in less or more than a quarter of their timeout; cutAt is when the
+	// window was last cut, and slowAfter the last of those quarters.
 	window     int
 	windowed   int
 	aging      []aging
@@ -305,7 +305,7 @@ func (e *engine) adapt(p99 time.Duration) {
 			e.throttle = 0
 		}
 	}
-	e.startedWake, e.upTimeouts = 0, 0
+	e.startedWake = 0
 }
 
 // adaptWindow sets the window of the checks in the loop from how fast the checks that passed since the
