@@ -105,13 +105,7 @@ func TestLoopCheckCanceledByReload(t *testing.T) {
 	defer kept.Close()
 	okAddr := strings.TrimPrefix(okSrv.URL, "http://")
 	mk := func(reals ...string) *config.Config {
-		v := vs("10.9.9.9:80")
-		for _, a := range reals {
-			r := rs(a, masq, 1)
-			r.Receive = "alive"
-			v.Reals = append(v.Reals, r)
-		}
-		v.Receive = "alive"
+		v := aliveVirtual(reals...)
 		v.NegotiateTimeout = 30 * time.Second
 		return cfgOf(v)
 	}
