@@ -109,13 +109,14 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				}
 			}
 		}
-		if s.tableOnly() && !pubArmed && time.Since(s.publishedAt) < publishEvery {
+		tableOnly := s.tableOnly()
+		if tableOnly && !pubArmed && time.Since(s.publishedAt) < publishEvery {
 			// Check events changed the table again within publishEvery of the last publish: they are
 			// published together, so that a storm of events (the first round of 10,000 reals) copies each
 			// service's entries a few times a second rather than once per event.
 			pub.Reset(publishEvery - time.Since(s.publishedAt))
 			pubArmed = true
-		} else if !pubArmed || !s.tableOnly() {
+		} else if !pubArmed || !tableOnly {
 			s.publish()
 		}
 		if s.failed && !s.retrying {

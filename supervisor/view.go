@@ -42,17 +42,20 @@ const publishEvery = 100 * time.Millisecond
 // tableOnly says whether what changed since the last publish is some services of the table, and nothing
 // else (owner goroutine).
 func (s *Supervisor) tableOnly() bool {
-	old := s.view.Load()
-	return len(s.changes.services) > 0 && !s.changes.reals && !s.changes.table &&
-		old != nil && old.phase == s.phase && old.gen == s.gen && old.cfg == s.cfg
+	return len(s.changes.services) > 0 && s.sameBut(s.view.Load())
+}
+
+// sameBut says whether the owner's state is old's but for the services of the table in s.changes: its
+// phase, generation, config and reals are the same (owner goroutine).
+func (s *Supervisor) sameBut(old *view) bool {
+	return old != nil && !s.changes.reals && !s.changes.table && old.phase == s.phase && old.gen == s.gen && old.cfg == s.cfg
 }
 
 // publish stores a view of the owner's state. What did not change since the last one is shared with it:
 // a copy of byReal after a reload, of the changed services of the table after kernel operations.
 func (s *Supervisor) publish() {
 	old := s.view.Load()
-	if old != nil && !s.changes.reals && !s.changes.table && len(s.changes.services) == 0 &&
-		old.phase == s.phase && old.gen == s.gen && old.cfg == s.cfg {
+	if len(s.changes.services) == 0 && s.sameBut(old) {
 		return // nothing new to show
 	}
 	s.version.Add(1)
