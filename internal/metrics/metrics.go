@@ -233,18 +233,23 @@ func (t *transitions) inc(k transKey, up bool) {
 func (t *transitions) Describe(ch chan<- *prometheus.Desc) { ch <- t.desc }
 
 func (t *transitions) Collect(ch chan<- prometheus.Metric) {
-	// The owner goroutine counts transitions: it must not wait for the scrape to read the series.
+	// The owner goroutine counts transitions: it waits for the scrape only while the counts are copied,
+	// not while the series are built and sent.
+	type series struct {
+		k transKey
+		c [2]uint64
+	}
 	t.mu.Lock()
-	out := make([]prometheus.Metric, 0, len(t.counts))
+	all := make([]series, 0, len(t.counts))
 	for k, c := range t.counts {
-		for i, to := range [2]string{"down", "up"} {
-			if c[i] > 0 {
-				out = append(out, prometheus.MustNewConstMetric(t.desc, prometheus.CounterValue, float64(c[i]), k.virtual, k.protocol, k.real, to))
-			}
-		}
+		all = append(all, series{k, *c})
 	}
 	t.mu.Unlock()
-	for _, m := range out {
-		ch <- m
+	for _, s := range all {
+		for i, to := range [2]string{"down", "up"} {
+			if s.c[i] > 0 {
+				ch <- prometheus.MustNewConstMetric(t.desc, prometheus.CounterValue, float64(s.c[i]), s.k.virtual, s.k.protocol, s.k.real, to)
+			}
+		}
 	}
 }
