@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // File is a log file that is opened, appended to and closed for every line, as ldirectord does. Because
@@ -85,15 +87,9 @@ func (f *File) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.retrying == nil {
-		fd, err := os.OpenFile(f.Path, fileFlags&^os.O_CREATE, 0)
+		err := appendLine(f.Path, p)
 		if err == nil {
-			_, err = fd.Write(p)
-			if cerr := fd.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil {
-				return len(p), nil
-			}
+			return len(p), nil
 		}
 		// Only a file missing from its directory may be in logrotate's hands for a moment.
 		rotating := false
@@ -106,6 +102,46 @@ func (f *File) Write(p []byte) (int, error) {
 	}
 	f.enqueue(bytes.Clone(p))
 	return len(p), nil
+}
+
+// appendLine appends p to the existing file at path: open, one write(2), close, with the system calls
+// themselves. os.OpenFile also sets the descriptor non-blocking and tries to add it to the runtime's
+// poller (two fcntl and an epoll_ctl that fails for a regular file): twice the system calls of a line,
+// which cost 0.3 ms a line where system calls are expensive (user-mode Linux; 1,500 lines when 750
+// reals come up).
+func appendLine(path string, p []byte) error {
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Open(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	for len(p) > 0 && err == nil {
+		var n int
+		if n, err = unix.Write(fd, p); err == unix.EINTR {
+			err = nil
+		} else if err == nil && n == 0 {
+			err = io.ErrShortWrite
+		}
+		p = p[max(n, 0):]
+	}
+	if cerr := unix.Close(fd); err == nil && cerr != nil && cerr != unix.EINTR {
+		err = cerr
+	}
+	if err != nil {
+		return &fs.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
+}
+
+func ignoringEINTR(fn func() error) error {
+	for {
+		if err := fn(); err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // enqueue adds lines to the queue, dropping the oldest beyond MaxQueued. f.mu is held.
