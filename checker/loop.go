@@ -320,12 +320,16 @@ func (l *Loop) step(r *Run, events uint32, now time.Time) {
 		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return
 		}
-		if errno, err := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || errno != 0 {
-			if err == nil {
-				err = unix.Errno(errno)
+		// Writable without an error or a hang-up: connected. Only a failed connect needs SO_ERROR for its
+		// cause (one system call less per check where each is expensive).
+		if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			if errno, err := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || errno != 0 {
+				if err == nil {
+					err = unix.Errno(errno)
+				}
+				l.finish(r, failf(dialError(r.addr().String(), "connect", err), "%s", r.label()), now)
+				return
 			}
-			l.finish(r, failf(dialError(r.addr().String(), "connect", err), "%s", r.label()), now)
-			return
 		}
 		if r.h == nil {
 			l.finish(r, nil, now)
@@ -348,7 +352,8 @@ func (l *Loop) step(r *Run, events uint32, now time.Time) {
 		r.state = reading
 	}
 	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		l.read(r, nil, now)
+		// A reset is a hang-up with an error: its read must report it.
+		l.read(r, nil, events&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) == unix.EPOLLRDHUP, now)
 	}
 }
 
@@ -361,8 +366,10 @@ func ioError(op string, errno error) error {
 const maxAnswer = maxHeaderBytes + maxBodyBytes
 
 // read reads what r's socket holds and judges the answer so far. end, when not nil, is the deadline's
-// error: the answer ends with what was there.
-func (l *Loop) read(r *Run, end error, now time.Time) {
+// error: the answer ends with what was there. closed says the peer had closed its side, cleanly, when the
+// loop was told of the data: a read that did not fill its buffer then took the last bytes, and the read of the end
+// of file is saved (one system call less per check where each is expensive).
+func (l *Loop) read(r *Run, end error, closed bool, now time.Time) {
 	if r.in == nil {
 		if n := len(l.bufs); n > 0 {
 			r.in, l.bufs = l.bufs[n-1], l.bufs[:n-1]
@@ -376,7 +383,8 @@ func (l *Loop) read(r *Run, end error, now time.Time) {
 		if len(r.in) == cap(r.in) {
 			r.in = append(r.in, 0)[:len(r.in)]
 		}
-		n, err := unix.Read(r.fd, r.in[len(r.in):min(cap(r.in), maxAnswer)])
+		want := min(cap(r.in), maxAnswer) - len(r.in)
+		n, err := unix.Read(r.fd, r.in[len(r.in):len(r.in)+want])
 		switch {
 		case err == unix.EAGAIN || err == unix.EINTR:
 			tail = end
@@ -390,6 +398,9 @@ func (l *Loop) read(r *Run, end error, now time.Time) {
 		default:
 			r.in = r.in[:len(r.in)+n]
 			grew = true
+			if closed && n < want {
+				tail = io.EOF
+			}
 		}
 	}
 	if tail == nil {
@@ -448,7 +459,7 @@ func (l *Loop) expire(r *Run, now time.Time) {
 		l.following[r] = struct{}{}
 		return
 	case r.state == reading:
-		l.read(r, timeout, now)
+		l.read(r, timeout, false, now)
 		if r.finished || r.following {
 			return
 		}
