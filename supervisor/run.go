@@ -33,7 +33,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	s.eng.onLate = s.lateness
 	wg.Go(func() { s.eng.run(loopCtx) })
-	s.start = func(u *unit) { s.startChecks(u, time.Now()) }
+	s.start = s.startChecks
 	go s.runCommands(context.WithoutCancel(ctx))
 	go s.loader(ctx)
 
@@ -46,9 +46,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.changes.table = true
 	fresh, _, _ := s.install(prepare(s.gen, nil, nil, s.cfg))
 	s.reconcile(ctx, nil, nil, true)
-	for _, u := range fresh {
-		s.start(u)
-	}
+	s.startAll(fresh)
 	s.updatePhase()
 	s.publish()
 	s.watchConfig(ctx)

@@ -146,7 +146,7 @@ type Supervisor struct {
 	retry    backoff
 	retrying bool           // the resync timer is set for a retry
 	opFails  map[string]int // operation -> consecutive failures, for the log
-	start    func(*unit)
+	start    func(*unit, time.Time)
 	eng      *engine // runs the checks
 	watcher  *watcher
 	changes  changes // what the next publish must copy
