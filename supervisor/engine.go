@@ -79,6 +79,9 @@ type engine struct {
 	cutAt      time.Time
 	slowAfter  time.Duration
 	log        func(level, line string)
+	// holdLog, when set, gathers the lines logged until its release into one write (the settler holds
+	// them over each batch of results).
+	holdLog func() (release func())
 	// onLate, when set (benchmarks), is told how late each check started (called with mu held).
 	onLate func(time.Duration)
 	// onChecked, when set (tests), is told of each check that ended, whichever path ran it (mu held).
@@ -638,6 +641,10 @@ func (e *engine) settler(ctx context.Context, stop chan struct{}) {
 		e.mu.Lock()
 		batch, e.settled = e.settled, batch[:0]
 		e.mu.Unlock()
+		release := func() {}
+		if e.holdLog != nil {
+			release = e.holdLog()
+		}
 		for i, r := range batch {
 			batch[i] = settled{}
 			if ctx.Err() == nil && r.j.timedOutUp != nil && r.j.timedOutUp(r.started, r.end, r.err) {
@@ -657,6 +664,7 @@ func (e *engine) settler(ctx context.Context, stop chan struct{}) {
 			}
 			e.settleOne(ctx, r, e.upTimeoutsNear(r.end) > 1)
 		}
+		release()
 		clear(held[n:])
 		held = held[:n]
 		if len(held) > 0 {

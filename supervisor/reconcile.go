@@ -146,6 +146,7 @@ func (s *Supervisor) sortOps(ops []ipvsctl.Op) {
 // each: a stop during the first round of 1,000 reals wrote 133 lines of "IPVS: apply: 1 of 1
 // operations not run: context canceled".
 func (s *Supervisor) apply(ctx context.Context, ops []ipvsctl.Op) {
+	defer s.holdLog()()
 	failed := map[ipvsctl.ServiceID]bool{}
 	for i, op := range ops {
 		if ctx.Err() != nil {

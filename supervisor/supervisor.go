@@ -22,6 +22,7 @@ import (
 
 	"github.com/ldirectord-go/ldirectord/checker"
 	"github.com/ldirectord-go/ldirectord/config"
+	"github.com/ldirectord-go/ldirectord/internal/logging"
 	"github.com/ldirectord-go/ldirectord/ipvsctl"
 )
 
@@ -232,6 +233,7 @@ func New(cfg *config.Config, o Options) (*Supervisor, error) {
 		cmdsDone: make(chan struct{}),
 	}
 	s.eng = newEngine(o.MaxInFlight, s.logAt)
+	s.eng.holdLog = s.holdLog
 	s.view.Store(&view{})
 	s.setConfig(cfg)
 	return s, nil
@@ -275,4 +277,17 @@ func (s *Supervisor) setConfig(cfg *config.Config) {
 	s.index()
 	s.changes.reals = true
 	s.publish()
+}
+
+// holdLog gathers the lines logged until the returned release is called into one write of the log file
+// (logging.Hold): a burst of them (the kernel operations of one reconcile, the verdicts of one batch of
+// checks) costs one open, write and close.
+func (s *Supervisor) holdLog() (release func()) {
+	switch l := s.log.(type) {
+	case *logrus.Logger:
+		return logging.Hold(l)
+	case *logrus.Entry:
+		return logging.Hold(l.Logger)
+	}
+	return func() {}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -159,6 +160,8 @@ func Configure(l *logrus.Logger, o Options) error {
 	l.SetFormatter(f)
 	l.SetOutput(out)
 	l.SetLevel(level)
+	fw, _ := out.(*File)
+	setFile(l, fw)
 	if s, ok := old.(*Syslog); ok && old != out {
 		s.Close()
 	}
@@ -178,9 +181,44 @@ func New(o Options) (*logrus.Logger, error) {
 func Close(l *logrus.Logger) {
 	old := l.Out
 	l.SetOutput(os.Stderr)
+	setFile(l, nil)
 	if s, ok := old.(*Syslog); ok {
 		s.Close()
 	}
+}
+
+// Hold gathers the lines l writes to its log file until the returned release is called, and writes them
+// together then (see File.Hold). Other outputs are left alone.
+func Hold(l *logrus.Logger) (release func()) {
+	files.Lock()
+	f := files.of[l]
+	files.Unlock()
+	if f == nil {
+		return func() {}
+	}
+	f.Hold()
+	return f.Release
+}
+
+// files is the log file each logger Configure pointed at one writes to, for Hold: reading l.Out races
+// with a reload's Configure.
+var files struct {
+	sync.Mutex
+	of map[*logrus.Logger]*File
+}
+
+// setFile records that l writes to f (nil: not to a File).
+func setFile(l *logrus.Logger, f *File) {
+	files.Lock()
+	defer files.Unlock()
+	if f == nil {
+		delete(files.of, l)
+		return
+	}
+	if files.of == nil {
+		files.of = map[*logrus.Logger]*File{}
+	}
+	files.of[l] = f
 }
 
 // Flush waits until the lines l's log file has queued (see File) are written, at most timeout; it reports

@@ -391,3 +391,72 @@ func BenchmarkFileLine(b *testing.B) {
 		l.Info("Added real server: 127.0.0.2:8080 (10.9.9.9:80) (Weight set to 1)")
 	}
 }
+
+// TestHoldWritesTogether: lines logged under Hold reach the file only at the last release, whole and in
+// order, after the lines before them; a held burst larger than maxHeld is written as it goes; a logger
+// that does not write to a file holds nothing.
+func TestHoldWritesTogether(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ldirectord.log")
+	l, err := New(Options{LogFile: path, CfgName: "t.cf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	pid := os.Getpid()
+	line := func(msg string) string {
+		return fmt.Sprintf("[Sun Nov 22 00:03:33 2026|t.cf|%d] %s\n", pid, msg)
+	}
+	l.WithTime(sunNov22).Info("before")
+	release := Hold(l)
+	inner := Hold(l)
+	l.WithTime(sunNov22).Info("Added real server: 10.2.0.1:8000 (10.9.9.1:80) (Weight set to 1)")
+	inner()
+	l.WithTime(sunNov22).Info("Resetting soft failure count: 10.2.0.1:8000 (tcp:10.9.9.1:80)")
+	if got, want := read(), line("before"); got != want {
+		t.Fatalf("log file while held:\n%s\nwant:\n%s", got, want)
+	}
+	release()
+	want := line("before") + line("Added real server: 10.2.0.1:8000 (10.9.9.1:80) (Weight set to 1)") +
+		line("Resetting soft failure count: 10.2.0.1:8000 (tcp:10.9.9.1:80)")
+	if got := read(); got != want {
+		t.Fatalf("log file after release:\n%s\nwant:\n%s", got, want)
+	}
+	l.WithTime(sunNov22).Info("after")
+	if got := read(); got != want+line("after") {
+		t.Fatalf("a line after the release was not written at once:\n%s", got)
+	}
+
+	// A burst past maxHeld is written as it goes, never more than maxHeld behind.
+	os.Truncate(path, 0)
+	release = Hold(l)
+	msg := strings.Repeat("x", 1000)
+	n := 0
+	for ; n*len(line(msg)) < maxHeld+5000; n++ {
+		l.WithTime(sunNov22).Info(msg)
+	}
+	if got := len(read()); got == 0 || got > n*len(line(msg)) {
+		t.Errorf("a burst of %d bytes held: %d bytes written before the release", n*len(line(msg)), got)
+	}
+	release()
+	if got, want := read(), strings.Repeat(line(msg), n); got != want {
+		t.Errorf("after the release: %d bytes, want %d (the %d lines in order)", len(got), len(want), n)
+	}
+
+	var out bytes.Buffer
+	d, err := New(Options{Debug: true, Stderr: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release = Hold(d)
+	d.Info("to stderr")
+	if !strings.Contains(out.String(), "to stderr") {
+		t.Errorf("Hold of a logger writing to stderr held its line: %q", out.String())
+	}
+	release()
+}
