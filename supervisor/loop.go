@@ -290,12 +290,15 @@ func (s *Supervisor) verdict(ctx context.Context, u *unit, ms []member, err erro
 	u.noVerdict = ""
 	u.mu.Unlock()
 
-	for _, m := range ms {
-		if reset {
-			s.log.Infof("Resetting soft failure count: %s (%s)", realText(m.r), m.v.ID())
-		}
-		if soft > 0 {
-			s.log.Infof("Soft failure real server: %s (%s) failure %d/%d", realText(m.r), m.v.ID(), soft, u.key.FailureCount)
+	if reset || soft > 0 {
+		log := s.logWhen(now) // the check's own reading of the clock
+		for _, m := range ms {
+			if reset {
+				log.Infof("Resetting soft failure count: %s (%s)", realText(m.r), m.v.ID())
+			}
+			if soft > 0 {
+				log.Infof("Soft failure real server: %s (%s) failure %d/%d", realText(m.r), m.v.ID(), soft, u.key.FailureCount)
+			}
 		}
 	}
 	if err != nil {

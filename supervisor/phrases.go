@@ -4,31 +4,33 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/ldirectord-go/ldirectord/config"
 	"github.com/ldirectord-go/ldirectord/ipvsctl"
 )
 
 // logOp logs a successful operation with ldirectord's phrase (reference §5.3, §6.2) and alerts.
-func (s *Supervisor) logOp(op ipvsctl.Op) {
+func (s *Supervisor) logOp(op ipvsctl.Op, at time.Time) {
+	log := s.logWhen(at)
 	id := op.Service.ServiceID
 	vi := s.vindex[id]
 	switch op.Kind {
 	case ipvsctl.OpAddService:
 		if vi != nil {
-			s.log.Infof("Added virtual server: %s", vi.v)
+			log.Infof("Added virtual server: %s", vi.v)
 		}
 		return
 	case ipvsctl.OpUpdateService:
 		if vi != nil {
-			s.log.Infof("Changed virtual server: %s", vi.v)
+			log.Infof("Changed virtual server: %s", vi.v)
 		}
 		return
 	case ipvsctl.OpDeleteService:
 		if v := s.retired[id]; v != nil {
-			s.log.Infof("Purged virtual server (start): %s", v)
+			log.Infof("Purged virtual server (start): %s", v)
 		} else if vi != nil {
-			s.log.Infof("Purged virtual server (start): %s", vi.v)
+			log.Infof("Purged virtual server (start): %s", vi.v)
 		}
 		return
 	}
@@ -72,7 +74,7 @@ func (s *Supervisor) logOp(op ipvsctl.Op) {
 		msg = fmt.Sprintf("Purged real server (start): %s (%s)", kid, v)
 	}
 	if msg != "" {
-		s.log.Info(msg)
+		log.Info(msg)
 		s.alert(v, msg)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ldirectord-go/ldirectord/config"
 	"github.com/ldirectord-go/ldirectord/ipvsctl"
@@ -148,6 +149,7 @@ func (s *Supervisor) sortOps(ops []ipvsctl.Op) {
 func (s *Supervisor) apply(ctx context.Context, ops []ipvsctl.Op) {
 	defer s.holdLog()()
 	failed := map[ipvsctl.ServiceID]bool{}
+	var at time.Time // the time of the log lines, read every logClockEvery operations
 	for i, op := range ops {
 		if ctx.Err() != nil {
 			s.failed = true
@@ -169,10 +171,17 @@ func (s *Supervisor) apply(ctx context.Context, ops []ipvsctl.Op) {
 			continue
 		}
 		delete(s.opFails, key)
-		s.logOp(op)
+		if i%logClockEvery == 0 || at.IsZero() {
+			at = time.Now()
+		}
+		s.logOp(op, at)
 		s.record(op)
 	}
 }
+
+// logClockEvery is how many kernel operations' log lines share one reading of the clock: their stamps are
+// to the second, and in user-mode Linux a reading is a system call that cost a tenth of a millisecond.
+const logClockEvery = 16
 
 // kernelOp runs one operation on the kernel table and tells the observer how it went.
 func (s *Supervisor) kernelOp(ctx context.Context, op ipvsctl.Op) error {

@@ -291,3 +291,19 @@ func (s *Supervisor) holdLog() (release func()) {
 	}
 	return func() {}
 }
+
+// logWhen is the logger for lines that happened at t, a reading of the wall clock the caller has (a log
+// line reads the clock otherwise, a system call where there is no vDSO); with another clock (tests) or no
+// t, the log's own.
+func (s *Supervisor) logWhen(t time.Time) logrus.FieldLogger {
+	if t.IsZero() || !s.opts.wallClock {
+		return s.log
+	}
+	switch l := s.log.(type) {
+	case *logrus.Logger:
+		return l.WithTime(t)
+	case *logrus.Entry:
+		return l.WithTime(t)
+	}
+	return s.log
+}
