@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/ldirectord-go/ldirectord/config"
@@ -13,7 +14,8 @@ import (
 
 // startProfile starts a CPU profile when LDIRECTORD_CPUPROFILE names a file, for the benchmarks of
 // docs/benchmarks.md: the profile of the daemon as operators run it, not of a test harness. The returned
-// stop writes it.
+// stop writes it; LDIRECTORD_CPUPROFILE_FOR (a duration) stops it that long after the start instead, for
+// the profile of the start alone.
 func startProfile() (stop func()) {
 	var cpu *os.File
 	if path := os.Getenv("LDIRECTORD_CPUPROFILE"); path != "" {
@@ -21,12 +23,19 @@ func startProfile() (stop func()) {
 			cpu = f
 		}
 	}
-	return func() {
-		if cpu != nil {
-			pprof.StopCPUProfile()
-			cpu.Close()
-		}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			if cpu != nil {
+				pprof.StopCPUProfile()
+				cpu.Close()
+			}
+		})
 	}
+	if d, err := time.ParseDuration(os.Getenv("LDIRECTORD_CPUPROFILE_FOR")); err == nil && cpu != nil {
+		time.AfterFunc(d, stop)
+	}
+	return stop
 }
 
 // heapProfile writes a heap profile to LDIRECTORD_MEMPROFILE when that names a file: called when the

@@ -38,7 +38,7 @@ func TestKernelCompare(t *testing.T) {
 	o.Timeout = 2*limit + 3*time.Minute // two daemons, each at most limit + 45 s, and the boot
 	if !uml.InGuest() {
 		o.Env = append(o.Env, binEnv+"="+hostBinary(t), fmt.Sprintf("%s=%v", limitEnv, limit))
-		for _, env := range []string{straceEnv, logEnv, profileEnv} {
+		for _, env := range []string{straceEnv, logEnv, profileEnv, profileForEnv} {
 			if v := os.Getenv(env); v != "" {
 				o.Env = append(o.Env, env+"="+v)
 			}

@@ -40,6 +40,9 @@ func ours(cf string) daemonUnderTest {
 		c := exec.CommandContext(ctx, bin, cf, cmd)
 		if os.Getenv(profileEnv) != "" && cmd == "start" { // not the stop command's own profile
 			c.Env = append(os.Environ(), "LDIRECTORD_CPUPROFILE="+profilePath)
+			if d := os.Getenv(profileForEnv); d != "" {
+				c.Env = append(c.Env, "LDIRECTORD_CPUPROFILE_FOR="+d)
+			}
 		}
 		if out, err := c.CombinedOutput(); err != nil {
 			t.Errorf("ldirectord %s: %v: %s", cmd, err, out)

@@ -17,5 +17,8 @@ const (
 	// profileEnv, set to any value, runs this ldirectord with a CPU profile of its whole run and prints
 	// the profile's top functions (go tool pprof -top) after it stopped: where its CPU goes in the guest.
 	profileEnv = "COMPARE_PROFILE"
-	workDir    = "/tmp/compare"
+	// profileForEnv, set to a duration (e.g. 3s) with profileEnv, profiles only that much of the run from
+	// the daemon's start (LDIRECTORD_CPUPROFILE_FOR): where the CPU goes while the reals come up.
+	profileForEnv = "COMPARE_PROFILE_FOR"
+	workDir       = "/tmp/compare"
 )
