@@ -394,19 +394,19 @@ func appendJSONString(b []byte, s string) []byte {
 			continue
 		}
 		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
+		esc := ""
+		switch {
+		case c == utf8.RuneError && size == 1:
+			esc = `\ufffd`
+		case c == '\u2028':
+			esc = `\u2028`
+		case c == '\u2029':
+			esc = `\u2029`
 		}
-		if c == '\u2028' || c == '\u2029' {
+		if esc != "" {
 			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[c&0xF])
-			i += size
-			start = i
-			continue
+			b = append(b, esc...)
+			start = i + size
 		}
 		i += size
 	}
