@@ -204,7 +204,7 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 	bk.hangVictim(t, false)
 	t0 := time.Now()
 	pid := d.start(t)
-	m := watch(t0)
+	m := watch(t0, d.diag)
 	defer func() {
 		m.close()
 		for _, p := range m.problems() {
@@ -220,6 +220,9 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 				report = t.Errorf
 			}
 			report("%s removed a healthy real from the table %d times:\n%s", d.name, n, strings.Join(events, "\n"))
+			if a := m.removalAccount(); a != "" {
+				t.Logf("%s, when a healthy real first left the table: %s", d.name, a)
+			}
 		}
 		if t.Failed() && d.diag != nil {
 			t.Log(d.diag())

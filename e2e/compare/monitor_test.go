@@ -26,10 +26,14 @@ type monitor struct {
 	dropped    int
 	removed    int      // healthy reals that left the table (the victim only before it hangs)
 	removals   []string // the first 50 of those events
+	// onRemoval, when set, is run once, in a goroutine, when a healthy real first leaves the table: the
+	// daemon's own account while those reals are still out (ldirectord show), in removalDiag.
+	onRemoval   func() string
+	removalDiag chan string
 }
 
-func watch(t0 time.Time) *monitor {
-	m := &monitor{t0: t0, stopc: make(chan struct{}), done: make(chan struct{}), seen: map[dest]bool{}}
+func watch(t0 time.Time, onRemoval func() string) *monitor {
+	m := &monitor{t0: t0, stopc: make(chan struct{}), done: make(chan struct{}), seen: map[dest]bool{}, onRemoval: onRemoval}
 	kind := map[dest]real{}
 	for _, r := range reals() {
 		kind[dest{r.virtual(), r.addr()}] = r
@@ -98,7 +102,10 @@ func (m *monitor) poll(kind map[dest]real) {
 	for d := range m.in {
 		r := kind[d]
 		if !tab[d] && !r.hangs() && !(r == victim && !m.hangAt.IsZero()) {
-			m.removed++
+			if m.removed++; m.removed == 1 && m.onRemoval != nil {
+				m.removalDiag = make(chan string, 1)
+				go func(f func() string, c chan string) { c <- f() }(m.onRemoval, m.removalDiag)
+			}
 			if len(m.removals) < 50 {
 				m.removals = append(m.removals, fmt.Sprintf("%v: healthy real %s (%s) removed from the table", at, d.addr, d.virtual))
 			}
@@ -113,6 +120,23 @@ func (m *monitor) poll(kind map[dest]real) {
 		m.goneAt = now
 	}
 	m.in = tab
+}
+
+// removalAccount is what onRemoval said when a healthy real first left the table ("" when none left or
+// it says nothing within 30 s).
+func (m *monitor) removalAccount() string {
+	m.mu.Lock()
+	c := m.removalDiag
+	m.mu.Unlock()
+	if c == nil {
+		return ""
+	}
+	select {
+	case s := <-c:
+		return s
+	case <-time.After(30 * time.Second):
+		return "(no account within 30 s)"
+	}
 }
 
 // removedHealthy is how many times a healthy real left the table, and the first of those events.
