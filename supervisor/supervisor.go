@@ -296,14 +296,8 @@ func (s *Supervisor) holdLog() (release func()) {
 // line reads the clock otherwise, a system call where there is no vDSO); with another clock (tests) or no
 // t, the log's own.
 func (s *Supervisor) logWhen(t time.Time) logrus.FieldLogger {
-	if t.IsZero() || !s.opts.wallClock {
-		return s.log
-	}
-	switch l := s.log.(type) {
-	case *logrus.Logger:
-		return l.WithTime(t)
-	case *logrus.Entry:
-		return l.WithTime(t)
+	if l, ok := s.log.(interface{ WithTime(time.Time) *logrus.Entry }); ok && !t.IsZero() && s.opts.wallClock {
+		return l.WithTime(t) // *logrus.Logger and *logrus.Entry
 	}
 	return s.log
 }
