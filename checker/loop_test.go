@@ -3,6 +3,7 @@ package checker
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -152,27 +153,14 @@ func testConnectTimesOutOnLoopback(t *testing.T, run func(Checker) Checker) {
 // TestLoopCancelWakes: a check canceled while the loop waits (its deadline far away, nothing else to do)
 // ends at once, every time: the cancel must wake the loop.
 func TestLoopCancelWakes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, unanswered
-		}
-	}()
+	ln := listen(t, "tcp4")
+	serve(t, ln, func(c net.Conn) { io.Copy(io.Discard, c) }) // held open, unanswered, until the check closes it
 	l, err := NewLoop()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	ap := ln.Addr().(*net.TCPAddr).AddrPort()
-	tg := &Target{Addr: ap.Addr(), Port: ap.Port()}
+	tg := target(t, ln.Addr())
 	for i := range 100 {
 		ch := make(chan error, 1)
 		r, ok := l.Start(HTTP, tg, time.Now().Add(time.Minute), func(err error, end time.Time) { ch <- err })
