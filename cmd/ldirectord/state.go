@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ldirectord-go/ldirectord/config"
 	"github.com/ldirectord-go/ldirectord/internal/daemon"
@@ -107,10 +105,12 @@ type publisher struct {
 
 	cfg     *config.Config // the config last seen, to know when it was loaded
 	loaded  time.Time
-	since   map[string]sinceEntry // by virtual ID and real, when its health last changed
-	last    [sha256.Size]byte     // the hash of the document last written, without its written time (a copy is megabytes at 10,000 reals)
+	since   map[sinceKey]sinceEntry // when each real's health last changed
+	gen     uint64                  // counts the documents built, to forget the reals that are gone
+	last    [sha256.Size]byte       // the hash of the document last written, without its written time (a copy is megabytes at 10,000 reals)
 	written time.Time
 	lastErr string // the last write error logged, to log each distinct one once
+	size    int    // the capacity to allocate for the next document: the last one's size and an eighth
 
 	// version, when set, is the supervisor's StateVersion and lag its lag: publish builds the document
 	// only when one of them moved (or the heartbeat or a refresh is due). ver and lagAt are what the last
@@ -122,15 +122,18 @@ type publisher struct {
 	refresh chan struct{}
 }
 
+type sinceKey struct{ virtual, real string } // the virtual's ID and the real
+
 type sinceEntry struct {
 	health string
 	since  time.Time
+	gen    uint64 // the document that last showed the real
 }
 
 func newPublisher(path, configPath string, src stateSource, now func() time.Time, log logrus.FieldLogger) *publisher {
 	t := now()
 	return &publisher{path: path, pid: os.Getpid(), config: configPath, source: src, now: now, log: log,
-		started: t, since: map[string]sinceEntry{}, refresh: make(chan struct{}, 1)}
+		started: t, since: map[sinceKey]sinceEntry{}, refresh: make(chan struct{}, 1)}
 }
 
 // lagMoved says whether the lag moved enough since the last document to write a new one: it started or
@@ -152,7 +155,7 @@ func (p *publisher) build(now time.Time) *stateDoc {
 	doc := &stateDoc{Version: stateVersion, PID: p.pid, Config: p.config, Started: p.started,
 		ConfigLoaded: p.loaded, Phase: snap.Phase.String(),
 		Lag: math.Round(snap.Lag.Seconds()*10) / 10, Virtuals: make([]virtualState, 0, len(snap.Virtuals))}
-	seen := map[string]bool{}
+	p.gen++
 	for i, vs := range snap.Virtuals {
 		var v *config.Virtual
 		if cfg != nil && i < len(cfg.Virtuals) && cfg.Virtuals[i].ID() == vs.ID {
@@ -184,13 +187,13 @@ func (p *publisher) build(now time.Time) *stateDoc {
 			if v != nil && j < len(v.Reals) {
 				r.Forward, r.FailureCount = v.Reals[j].Forward.String(), v.FailureCount
 			}
-			key := vs.ID + " " + rs.Real
-			seen[key] = true
+			key := sinceKey{vs.ID, rs.Real}
 			e, ok := p.since[key]
 			if !ok || e.health != r.Health {
-				e = sinceEntry{health: r.Health, since: now}
-				p.since[key] = e
+				e.health, e.since = r.Health, now
 			}
+			e.gen = p.gen
+			p.since[key] = e
 			r.Since = e.since
 			if !rs.Since.IsZero() {
 				r.Since = rs.Since // the check loop's own time of the change
@@ -199,8 +202,8 @@ func (p *publisher) build(now time.Time) *stateDoc {
 		}
 		doc.Virtuals = append(doc.Virtuals, out)
 	}
-	for k := range p.since {
-		if !seen[k] {
+	for k, e := range p.since {
+		if e.gen != p.gen {
 			delete(p.since, k)
 		}
 	}
@@ -225,18 +228,15 @@ func (p *publisher) publish(force bool) {
 		// Without the supervisor's version, only the document itself says whether something changed. With
 		// it, marshaling the document twice a second (1,000 reals coming up) was a tenth of the daemon's CPU
 		// in user-mode Linux.
-		data, _ := json.Marshal(doc)
-		sum = sha256.Sum256(data)
+		sum = sha256.Sum256(appendStateDoc(make([]byte, 0, p.size), doc))
 		if !force && sum == p.last && now.Sub(p.written) < StateHeartbeat && !p.written.IsZero() {
 			return
 		}
 	}
 	doc.Written = now
-	full, err := json.MarshalIndent(doc, "", "  ")
-	if err == nil {
-		err = daemon.WriteFileAtomic(p.path, append(full, '\n'), 0o644)
-	}
-	if err != nil {
+	full := append(appendStateDoc(make([]byte, 0, p.size), doc), '\n')
+	p.size = len(full) + len(full)/8
+	if err := daemon.WriteFileAtomic(p.path, full, 0o644); err != nil {
 		if msg := err.Error(); msg != p.lastErr {
 			p.lastErr = msg
 			p.log.Errorf("Could not write the state file %s: %v", p.path, err)
@@ -311,105 +311,4 @@ func startPublisher(a *app, r runner) (stop, refresh func()) {
 		}
 		p.remove()
 	}, p.requestRefresh
-}
-
-// MarshalJSON writes r as encoding/json does (the same bytes, TestRealStateJSON), without reflection: the
-// reals are almost all of the state file, which is marshaled every second while their health changes
-// (a tenth of the daemon's CPU in user-mode Linux while 1,000 reals came up).
-func (r realState) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 256+len(r.LastError)+len(r.NoVerdict))
-	b = append(b, `{"real":`...)
-	b = appendJSONString(b, r.Real)
-	b = append(b, `,"forward":`...)
-	b = appendJSONString(b, r.Forward)
-	b = append(b, `,"weight":`...)
-	b = strconv.AppendInt(b, int64(r.Weight), 10)
-	b = append(b, `,"health":`...)
-	b = appendJSONString(b, r.Health)
-	b = append(b, `,"since":`...)
-	b = appendJSONTime(b, r.Since)
-	b = append(b, `,"failures":`...)
-	b = strconv.AppendInt(b, int64(r.Failures), 10)
-	b = append(b, `,"failurecount":`...)
-	b = strconv.AppendInt(b, int64(r.FailureCount), 10)
-	if !r.LastCheck.IsZero() {
-		b = append(b, `,"last_check":`...)
-		b = appendJSONTime(b, r.LastCheck)
-	}
-	if r.LastError != "" {
-		b = append(b, `,"last_error":`...)
-		b = appendJSONString(b, r.LastError)
-	}
-	b = append(b, `,"in_table":`...)
-	b = strconv.AppendBool(b, r.InTable)
-	if r.NoVerdict != "" {
-		b = append(b, `,"no_verdict":`...)
-		b = appendJSONString(b, r.NoVerdict)
-	}
-	if !r.NoVerdictSince.IsZero() {
-		b = append(b, `,"no_verdict_since":`...)
-		b = appendJSONTime(b, r.NoVerdictSince)
-	}
-	return append(b, '}'), nil
-}
-
-// appendJSONTime appends t as time.Time's MarshalJSON writes it.
-func appendJSONTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
-// appendJSONString appends s quoted as encoding/json quotes it (HTML characters escaped, invalid UTF-8
-// replaced, U+2028 and U+2029 escaped).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		esc := ""
-		switch {
-		case c == utf8.RuneError && size == 1:
-			esc = `\ufffd`
-		case c == '\u2028':
-			esc = `\u2028`
-		case c == '\u2029':
-			esc = `\u2029`
-		}
-		if esc != "" {
-			b = append(b, s[start:i]...)
-			b = append(b, esc...)
-			start = i + size
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
