@@ -230,6 +230,10 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 		d.stop(t)
 		clearTable(t)
 		res.logRemoved = logRemovals(d.log(), d.removedLine)
+		if res.logRemoved > 0 {
+			t.Logf("%s removed a healthy real %d times by its log; the log from 20 lines before the first (additions left out):\n%s",
+				d.name, res.logRemoved, removalContext(d.log(), d.removedLine, 20, 80))
+		}
 		if t.Failed() || os.Getenv(logEnv) != "" {
 			t.Logf("%s: reals added to the table, by second: %s", d.name, perSecond(d.log(), realAdded))
 			t.Logf("%s log (tail, before the stop):\n%s", d.name, tail(d.log(), 40))

@@ -24,14 +24,44 @@ var (
 func logRemovals(log string, re *regexp.Regexp) int {
 	n := 0
 	for _, m := range re.FindAllStringSubmatch(log, -1) {
-		ip, _ := strconv.Atoi(m[1])
-		port, _ := strconv.Atoi(m[2])
-		r := real{vip: port - basePort, ip: ip}
-		if !r.hangs() && r != victim {
+		if healthyRemoval(m) {
 			n++
 		}
 	}
 	return n
+}
+
+// healthyRemoval says whether the log line l (matched by re) removes a healthy real other than the victim.
+func healthyRemoval(m []string) bool {
+	ip, _ := strconv.Atoi(m[1])
+	port, _ := strconv.Atoi(m[2])
+	r := real{vip: port - basePort, ip: ip}
+	return !r.hangs() && r != victim
+}
+
+// removalContext is what the log says around the removals of healthy reals (re: the daemon's removal
+// line): the before lines ahead of the first one, then every line from it that is not an addition, at
+// most limit lines in all ("" when there is none).
+func removalContext(log string, re *regexp.Regexp, before, limit int) string {
+	lines := strings.Split(log, "\n")
+	first := -1
+	for i, l := range lines {
+		if m := re.FindStringSubmatch(l); m != nil && healthyRemoval(m) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return ""
+	}
+	var out []string
+	for i := max(first-before, 0); i < len(lines) && len(out) < limit; i++ {
+		if i > first && realAdded.MatchString(lines[i]) {
+			continue
+		}
+		out = append(out, lines[i])
+	}
+	return strings.Join(out, "\n")
 }
 
 // logStamp is the "[date|config|pid] " prefix of a log line; logNumber any number or address in it.
@@ -70,6 +100,18 @@ func TestLogRemovals(t *testing.T) {
 `
 	if n := logRemovals(oursLog, oursRemoved); n != 2 {
 		t.Errorf("ldirectord log: %d healthy removals, want 2 (10.2.0.5:8003, 10.2.0.1:8001)", n)
+	}
+	// From the line before the first healthy removal, without the additions, at most 4 lines.
+	log := "[Tue Dec  1 06:10:40 2026|compare.cf|772] checks are running 2 s behind checkinterval\n" + oursLog
+	lines := strings.Split(log, "\n")
+	if got, want := removalContext(log, oursRemoved, 1, 4), strings.Join(lines[:4], "\n"); got != want {
+		t.Errorf("removalContext:\n%s\nwant:\n%s", got, want)
+	}
+	if got, want := removalContext(log, oursRemoved, 5, 10), strings.Join(append(lines[:5:5], lines[6:]...), "\n"); got != want {
+		t.Errorf("removalContext, all of it:\n%s\nwant:\n%s", got, want)
+	}
+	if got := removalContext(lines[0], oursRemoved, 5, 10); got != "" {
+		t.Errorf("removalContext without a removal: %q", got)
 	}
 	const kaLog = `Tue Dec  1 06:08:01 2026: HTTP_CHECK on service [10.2.0.6]:tcp:8002 failed.
 Tue Dec  1 06:08:01 2026: Removing service [10.2.0.6]:tcp:8002 from VS [10.9.9.3]:tcp:80
