@@ -146,10 +146,14 @@ func TestBudgetFloor(t *testing.T) {
 // quarter, down to minWindow, while most answers were slower or up reals timed out together; without
 // answers it stays. (windowed: the checks in the loop that count in the window.)
 func TestAdaptWindow(t *testing.T) {
-	e := newEngine(100, func(string, string) {})
-	if e.window != initialWindow {
+	if e := newEngine(maxInflight, func(string, string) {}); e.window != initialWindow {
 		t.Fatalf("a new engine's window %d, want %d", e.window, initialWindow)
 	}
+	e := newEngine(100, func(string, string) {})
+	if e.window != 100 {
+		t.Fatalf("a new engine's window with an in-flight limit of 100: %d, want 100", e.window)
+	}
+	e.window = 64
 	now := time.Now()
 	e.windowed = 64
 	e.noteAnswer(100*time.Millisecond, 2*time.Second)
