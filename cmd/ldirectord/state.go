@@ -156,6 +156,14 @@ func (p *publisher) build(now time.Time) *stateDoc {
 		ConfigLoaded: p.loaded, Phase: snap.Phase.String(),
 		Lag: math.Round(snap.Lag.Seconds()*10) / 10, Virtuals: make([]virtualState, 0, len(snap.Virtuals))}
 	p.gen++
+	if len(p.since) == 0 {
+		// The first document (at start) meets every real at once: one table instead of its growth.
+		n := 0
+		for _, vs := range snap.Virtuals {
+			n += len(vs.Reals)
+		}
+		p.since = make(map[sinceKey]sinceEntry, n)
+	}
 	for i, vs := range snap.Virtuals {
 		var v *config.Virtual
 		if cfg != nil && i < len(cfg.Virtuals) && cfg.Virtuals[i].ID() == vs.ID {
