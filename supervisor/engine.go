@@ -76,6 +76,7 @@ type engine struct {
 	windowed   int
 	aging      []aging
 	fast, slow int
+	answers    answerMix // fast and slow over the last pressedFor, for pressed
 	cutAt      time.Time
 	slowAfter  time.Duration
 	log        func(level, line string)
@@ -436,11 +437,47 @@ func (e *engine) lagNow(now time.Time) time.Duration {
 }
 
 // pressed says whether the engine was short of CPU or slots within pressedFor of now: checks waited for
-// the start budget or a slot, or started later than lagThreshold.
+// the start budget or a slot, or started later than lagThreshold, or the answers came slowly
+// (answerMix.slowLately).
 func (e *engine) pressed(now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.head < len(e.ready) || e.lag.last >= lagThreshold || (!e.pressedAt.IsZero() && now.Sub(e.pressedAt) < pressedFor)
+	return e.head < len(e.ready) || e.lag.last >= lagThreshold || (!e.pressedAt.IsZero() && now.Sub(e.pressedAt) < pressedFor) ||
+		e.answers.slowLately(now)
+}
+
+// answerMix counts the checks in the loop that passed fast and slow (within a quarter of their timeout
+// or not), in two periods of half pressedFor: the current one, from at, and the one before.
+type answerMix struct {
+	at         time.Time
+	fast, slow [2]int
+}
+
+// add counts fast and slow answers at now.
+func (m *answerMix) add(now time.Time, fast, slow int) {
+	if d := now.Sub(m.at); d >= pressedFor/2 {
+		m.fast[1], m.slow[1] = m.fast[0], m.slow[0]
+		if d >= pressedFor {
+			m.fast[1], m.slow[1] = 0, 0
+		}
+		m.fast[0], m.slow[0] = 0, 0
+		m.at = now
+	}
+	m.fast[0] += fast
+	m.slow[0] += slow
+}
+
+// slowLately says whether at least an eighth of the answers of the last pressedFor, and at least two, were
+// slow: the backends or this director are short of CPU across the board, not one backend slow, and a
+// timeout then may be the same slowness a little worse. In user-mode Linux, the guest's one CPU busy
+// all along, the healthy reals answered in about a second at negotiatetimeout 2 while no check started
+// late, and one of them, alone, timed out and was removed for it.
+func (m *answerMix) slowLately(now time.Time) bool {
+	if now.Sub(m.at) >= pressedFor {
+		return false
+	}
+	slow := m.slow[0] + m.slow[1]
+	return slow >= 2 && slow*8 >= slow+m.fast[0]+m.fast[1]
 }
 
 // noteLocal counts a local failure for the once-a-minute log.
@@ -486,6 +523,7 @@ func (e *engine) run(ctx context.Context) {
 		if !planned.IsZero() && now.Sub(planned) > stallThreshold {
 			e.noteStall(now, now.Sub(planned))
 		}
+		e.answers.add(now, e.fast, e.slow)
 		e.adaptWindow(now)
 		e.ageWindow(now)
 		e.readStarvation(now)

@@ -286,9 +286,28 @@ func (c *causeCounter) Reloaded(err error)                                 {}
 // timeout of a check that ran in the loop is confirmed by a second check before it counts, even while the
 // other reals answer fast; without pressure, the first timeout counts (TestTimeoutsTogetherAreConfirmed).
 func TestLoopTimeoutConfirmedUnderPressure(t *testing.T) {
+	testLoopTimeoutConfirmed(t, 0, func(h *harness) {
+		h.s.eng.mu.Lock()
+		h.s.eng.pressedAt = time.Now().Add(time.Hour) // checks wait for their slots all along
+		h.s.eng.mu.Unlock()
+	})
+}
+
+// TestLoopTimeoutConfirmedWhileAnswersSlow: the same while the other reals answer slowly, in more than a
+// quarter of the timeout, though no check waits or starts late.
+func TestLoopTimeoutConfirmedWhileAnswersSlow(t *testing.T) {
+	testLoopTimeoutConfirmed(t, 300*time.Millisecond, func(*harness) {})
+}
+
+// testLoopTimeoutConfirmed: of 5 reals that answer in delay and one that stops answering once press has
+// run, the one is removed after two checks.
+func testLoopTimeoutConfirmed(t *testing.T, delay time.Duration, press func(*harness)) {
 	var reals []string
 	for range 5 {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("alive")) }))
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(delay)
+			w.Write([]byte("alive"))
+		}))
 		defer srv.Close()
 		reals = append(reals, strings.TrimPrefix(srv.URL, "http://"))
 	}
@@ -299,14 +318,12 @@ func TestLoopTimeoutConfirmedUnderPressure(t *testing.T) {
 	defer h.stop()
 	eventually(t, "every real in the table", func() bool { return inTable(h.fake) == len(reals)+1 })
 	h.logs()
-	h.s.eng.mu.Lock()
-	h.s.eng.pressedAt = time.Now().Add(time.Hour) // checks wait for their slots all along
-	h.s.eng.mu.Unlock()
+	press(h)
 
 	lone.hang.Store(true)
 	eventually(t, "the real that stopped answering removed", func() bool { return inTable(h.fake) == len(reals) })
 	if n := lone.hung.Load(); n != 2 {
-		t.Errorf("pressed: the hanging real got %d checks before it was removed, want 2 (the timeout and its confirmation)", n)
+		t.Errorf("the hanging real got %d checks before it was removed, want 2 (the timeout and its confirmation)", n)
 	}
 	h.expectLogs("Deleted real server: " + lone.addr + " (10.9.9.9:80)")
 }

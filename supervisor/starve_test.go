@@ -206,6 +206,59 @@ func TestAdaptWindow(t *testing.T) {
 	}
 }
 
+// TestAnswerMix: the engine counts as pressed while at least an eighth of the answers of the last
+// pressedFor, and at least two, were slow (more than a quarter of their timeout), and not once they are
+// older than that.
+func TestAnswerMix(t *testing.T) {
+	now := time.Now()
+	var m answerMix
+	if m.slowLately(now) {
+		t.Fatal("no answers: slow")
+	}
+	m.add(now, 13, 1)
+	if m.slowLately(now) {
+		t.Fatal("1 slow answer of 14: slow")
+	}
+	m.add(now.Add(100*time.Millisecond), 0, 1)
+	if !m.slowLately(now.Add(100 * time.Millisecond)) {
+		t.Fatal("2 slow answers of 15: not slow")
+	}
+	m.add(now.Add(pressedFor/2), 1, 0) // a new period: the one before still counts
+	if !m.slowLately(now.Add(pressedFor / 2)) {
+		t.Fatal("2 slow answers of 16, over two periods: not slow")
+	}
+	m.add(now.Add(pressedFor/2), 1, 0)
+	if m.slowLately(now.Add(pressedFor / 2)) {
+		t.Fatal("2 slow answers of 17: slow")
+	}
+	m.add(now.Add(pressedFor), 0, 0) // the first period goes
+	if m.slowLately(now.Add(pressedFor)) {
+		t.Fatal("the slow answers are older than pressedFor: slow")
+	}
+	m.add(now.Add(2*pressedFor), 2, 2)
+	if !m.slowLately(now.Add(2 * pressedFor)) {
+		t.Fatal("2 slow answers of 4: not slow")
+	}
+	if m.slowLately(now.Add(3 * pressedFor)) {
+		t.Fatal("no answers for pressedFor: slow")
+	}
+	m.add(now.Add(4*pressedFor), 15, 1) // more than a whole period later: nothing before counts
+	if m.slowLately(now.Add(4 * pressedFor)) {
+		t.Fatal("1 slow answer of 16 after a gap: slow")
+	}
+
+	e := newEngine(100, func(string, string) {})
+	e.noteAnswer(600*time.Millisecond, 2*time.Second)
+	e.noteAnswer(700*time.Millisecond, 2*time.Second)
+	e.answers.add(now, e.fast, e.slow)
+	if !e.pressed(now) {
+		t.Fatal("slow answers: the engine is not pressed")
+	}
+	if e.pressed(now.Add(pressedFor)) {
+		t.Fatal("slow answers pressedFor ago: the engine is pressed")
+	}
+}
+
 // TestWindowAgesOut: a check in the loop counts in the window from its start; a check of a real that is not
 // up and whose last check timed out leaves it a quarter of its timeout after it started (it most likely
 // waits on a hanging backend, at no cost to this director); a check of a real that is up, or whose last
