@@ -44,6 +44,15 @@ func TestKernelCompare(t *testing.T) {
 			}
 		}
 	}
+	if c0, err := cpuTicks(); err == nil && !uml.InGuest() {
+		t.Cleanup(func() { // also when the guest's tests failed
+			if c1, err := cpuTicks(); err == nil {
+				c := c1.sub(c0)
+				t.Logf("compare: the host's CPU during the run: %.0f%% busy, %.0f%% stolen by the hypervisor (in a run with much stolen, both daemons and the backend waited for a CPU they had been given: not comparable)",
+					100*float64(c.busy)/float64(max(c.total, 1)), 100*float64(c.steal)/float64(max(c.total, 1)))
+			}
+		})
+	}
 	uml.RunTestsWith(t, o, map[string]func(t *testing.T){"SideBySide": testSideBySide})
 }
 
@@ -253,17 +262,18 @@ func runScenario(t *testing.T, d daemonUnderTest, bk *backend, limit time.Durati
 		t.Fatalf("%s: %v", d.name, err)
 	}
 	a0 := bk.answered(t)
-	busy0, total0, err := cpuTicks()
+	c0, err := cpuTicks()
 	if err != nil {
 		t.Fatal(err)
 	}
 	const window = 10 * time.Second
 	time.Sleep(window)
-	busy1, total1, err := cpuTicks()
+	c1, err := cpuTicks()
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.guestBusy = float64(busy1-busy0) / float64(max(total1-total0, 1))
+	c := c1.sub(c0)
+	res.guestBusy = float64(c.busy) / float64(max(c.total, 1))
 	s1, err := treeStat(pid)
 	if err != nil {
 		t.Fatalf("%s: %v", d.name, err)

@@ -153,29 +153,47 @@ func statusKB(path, key string) int64 {
 	return 0
 }
 
-// cpuTicks is the whole machine's CPU time from /proc/stat's "cpu" line: busy (everything but idle and
-// iowait) and total, in clock ticks.
-func cpuTicks() (busy, total int64, err error) {
+// cpuTimes is the whole machine's CPU time from /proc/stat's "cpu" line, in clock ticks: busy (everything
+// but idle and iowait), steal (taken by the hypervisor for other machines: on a virtual machine it is
+// time neither daemon could run) and total.
+type cpuTimes struct{ busy, steal, total int64 }
+
+// sub is the CPU time from c0 to c.
+func (c cpuTimes) sub(c0 cpuTimes) cpuTimes {
+	return cpuTimes{c.busy - c0.busy, c.steal - c0.steal, c.total - c0.total}
+}
+
+func cpuTicks() (cpuTimes, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, 0, err
+		return cpuTimes{}, err
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
+	return parseCPULine(string(b))
+}
+
+// parseCPULine reads the first line of a /proc/stat: "cpu user nice system idle iowait irq softirq steal
+// ...".
+func parseCPULine(stat string) (cpuTimes, error) {
+	line, _, _ := strings.Cut(stat, "\n")
 	f := strings.Fields(line)
 	if len(f) < 6 || f[0] != "cpu" {
-		return 0, 0, fmt.Errorf("/proc/stat: %q", line)
+		return cpuTimes{}, fmt.Errorf("/proc/stat: %q", line)
 	}
+	var c cpuTimes
 	for i, v := range f[1:] {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return 0, 0, fmt.Errorf("/proc/stat: %q", line)
+			return cpuTimes{}, fmt.Errorf("/proc/stat: %q", line)
 		}
-		total += n
+		c.total += n
 		if i != 3 && i != 4 { // idle, iowait
-			busy += n
+			c.busy += n
+		}
+		if i == 7 {
+			c.steal = n
 		}
 	}
-	return busy, total, nil
+	return c, nil
 }
 
 // TestParseIPVS reads a /proc/net/ip_vs as the kernel writes it: quiesced destinations (weight 0) are not
@@ -224,8 +242,15 @@ func TestTreeStat(t *testing.T) {
 	if _, err := treeStat(1 << 30); err == nil {
 		t.Error("treeStat of a process that does not exist: no error")
 	}
-	busy, total, err := cpuTicks()
-	if err != nil || busy <= 0 || total <= busy {
-		t.Errorf("cpuTicks() = %d, %d, %v; want 0 < busy < total", busy, total, err)
+	c, err := cpuTicks()
+	if err != nil || c.busy <= 0 || c.total <= c.busy {
+		t.Errorf("cpuTicks() = %+v, %v; want 0 < busy < total", c, err)
+	}
+	c, err = parseCPULine("cpu  84626 0 116953 2720927 1453 0 1368 26427 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+	if want := (cpuTimes{busy: 84626 + 116953 + 1368 + 26427, steal: 26427, total: 84626 + 116953 + 2720927 + 1453 + 1368 + 26427}); err != nil || c != want {
+		t.Errorf("parseCPULine = %+v, %v; want %+v", c, err, want)
+	}
+	if _, err := parseCPULine("cpu0 1 2 3 4 5 6\n"); err == nil || err.Error() != `/proc/stat: "cpu0 1 2 3 4 5 6"` {
+		t.Errorf("parseCPULine of a line that is not the machine's: %v", err)
 	}
 }
