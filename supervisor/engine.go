@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ldirectord-go/ldirectord/checker"
@@ -34,7 +35,8 @@ type engine struct {
 	head     int
 	inflight int
 	limit    int
-	armed    time.Time // when the scheduler will wake next (zero: not sleeping on a timer)
+	armed    time.Time    // when the scheduler will wake next (zero: not sleeping on a timer)
+	turnAt   atomic.Int64 // when the scheduler last woke, in Unix nanoseconds (0: never), for stuck
 	// stalls are the recent times the daemon was starved of CPU: the scheduler woke later than
 	// stallThreshold after it planned to, or 1 % of the goroutines waited that long to run (read by the
 	// scheduler from schedLat, by checks that time out from checkLat: each reads the latencies since its
@@ -480,6 +482,23 @@ func (m *answerMix) slowLately(now time.Time) bool {
 	return slow >= 2 && slow*8 >= slow+m.fast[0]+m.fast[1]
 }
 
+// stuckAfter is how long the scheduler may go without waking before stuck reports it: its longest sleep
+// and as much again for a director short of CPU.
+const stuckAfter = 2 * maxIdleSleep
+
+// stuck says how long the scheduler has not woken, when that is longer than stuckAfter (0 otherwise, and
+// before it first woke).
+func (e *engine) stuck(now time.Time) time.Duration {
+	at := e.turnAt.Load()
+	if at == 0 {
+		return 0
+	}
+	if d := now.Sub(time.Unix(0, at)); d > stuckAfter {
+		return d
+	}
+	return 0
+}
+
 // noteLocal counts a local failure for the once-a-minute log.
 func (e *engine) noteLocal(cause, who string, now time.Time) {
 	e.mu.Lock()
@@ -519,6 +538,7 @@ func (e *engine) run(ctx context.Context) {
 	var planned time.Time
 	for {
 		now := time.Now()
+		e.turnAt.Store(now.UnixNano())
 		e.mu.Lock()
 		if !planned.IsZero() && now.Sub(planned) > stallThreshold {
 			e.noteStall(now, now.Sub(planned))

@@ -89,6 +89,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.watchConfig(ctx)
 		case path := <-s.changed:
 			s.configChanged(path)
+		case <-s.pings:
+			continue // nothing changed
 		case <-pub.C:
 			pubArmed = false
 		case <-resync.C:

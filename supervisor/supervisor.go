@@ -171,6 +171,7 @@ type Supervisor struct {
 	loads    chan loadReq    // to the loader
 	loaded   chan loadResult // from the loader
 	changed  chan string     // from the config watcher: the file changed
+	pings    chan struct{}   // from Alive: taken by the owner between two messages
 	done     chan struct{}   // closed when Run returns
 	cmds     chan command
 	cmdsDone chan struct{}
@@ -228,6 +229,7 @@ func New(cfg *config.Config, o Options) (*Supervisor, error) {
 		loads:    make(chan loadReq, 64),
 		loaded:   make(chan loadResult),
 		changed:  make(chan string),
+		pings:    make(chan struct{}),
 		done:     make(chan struct{}),
 		cmds:     make(chan command, 256),
 		cmdsDone: make(chan struct{}),

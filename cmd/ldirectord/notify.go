@@ -88,5 +88,42 @@ func (n *notifier) reload(r runner) {
 	n.mu.Unlock()
 }
 
+// watchdog feeds systemd's watchdog (WatchdogSec=, interval iv) every half interval while r is alive: its
+// Alive answers within half an interval (a runner that cannot say counts as alive). While it is not, the
+// watchdog goes unfed, so that systemd kills a daemon whose supervisor is stuck, and errorf says why, once
+// until it is alive again (then infof says so). It returns when ctx ends.
+func (n *notifier) watchdog(ctx context.Context, r runner, iv time.Duration, errorf, infof func(string, ...any)) {
+	a, _ := r.(interface{ Alive(context.Context) error })
+	t := time.NewTicker(iv / 2)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var err error
+		if a != nil {
+			actx, cancel := context.WithTimeout(ctx, iv/2)
+			err = a.Alive(actx)
+			cancel()
+		}
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			if failing {
+				infof("systemd watchdog: the supervisor answers again")
+			}
+			failing = false
+			n.send("WATCHDOG=1")
+		case !failing:
+			errorf("systemd watchdog not fed: %v", err)
+			failing = true
+		}
+	}
+}
+
 // stopped sends STOPPING=1.
 func (n *notifier) stopped() { n.send("STOPPING=1") }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -8,8 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -183,5 +187,208 @@ func TestSystemdNotifyInherited(t *testing.T) {
 	conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	if n, err := conn.Read(make([]byte, 4096)); err == nil {
 		t.Errorf("the daemon wrote %d bytes to an inherited NOTIFY_SOCKET", n)
+	}
+}
+
+// TestSystemdWatchdog runs `ldirectord start` as systemd runs a unit with WatchdogSec= ($WATCHDOG_USEC and
+// $WATCHDOG_PID, here 600 ms): the daemon sends WATCHDOG=1 every half interval while it runs, and nothing
+// after STOPPING=1.
+func TestSystemdWatchdog(t *testing.T) {
+	e := newEnv(t)
+	sock := filepath.Join(e.dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	real := backend(t, "127.0.0.1:0")
+	cfg := goodConfig(e, "web.cf", real)
+	e.extra = []string{daemon.NotifySocketEnv + "=" + sock, "WATCHDOG_USEC=600000"}
+	c := systemdStarted(t, e.cmd("--dry-run", cfg, "start"))
+	c.Args[2] = `WATCHDOG_PID=$$ ` + c.Args[2]
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+	defer c.Process.Kill()
+
+	var got []string
+	start := time.Now()
+	for feeds := 0; feeds < 4; {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 4096)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("after %v, %q: %v", time.Since(start), got, err)
+		}
+		got = append(got, string(buf[:n]))
+		if string(buf[:n]) == "WATCHDOG=1" {
+			feeds++
+		}
+	}
+	if !contains(got, "READY=1") && len(got) > 0 {
+		// READY=1 waits for the first check; the feeding starts at once. Wait for it.
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for !contains(got, "READY=1") {
+			buf := make([]byte, 4096)
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("READY=1: %q: %v", got, err)
+			}
+			got = append(got, string(buf[:n]))
+		}
+	}
+	for _, s := range got {
+		if s != "READY=1" && s != "WATCHDOG=1" {
+			t.Errorf("notification %q, want READY=1 and WATCHDOG=1 only (all: %q)", s, got)
+		}
+	}
+
+	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 4096)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("STOPPING=1: %v", err)
+		}
+		if s := string(buf[:n]); s == "STOPPING=1" {
+			break
+		} else if s != "WATCHDOG=1" {
+			t.Errorf("notification %q before STOPPING=1", s)
+		}
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("daemon exit: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not exit after SIGTERM")
+	}
+	conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := conn.Read(make([]byte, 4096)); err == nil {
+		t.Errorf("a notification after STOPPING=1 (%d bytes)", n)
+	}
+}
+
+// aliveRunner is a runner whose Alive answers with err, or waits for its context when stuck.
+type aliveRunner struct {
+	mu    sync.Mutex
+	err   error
+	stuck bool
+}
+
+func (r *aliveRunner) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+func (r *aliveRunner) RequestReload()                {}
+func (r *aliveRunner) set(err error, stuck bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.err, r.stuck = err, stuck
+}
+func (r *aliveRunner) Alive(ctx context.Context) error {
+	r.mu.Lock()
+	err, stuck := r.err, r.stuck
+	r.mu.Unlock()
+	if stuck {
+		<-ctx.Done()
+		return errors.New("the supervisor took no message for 50ms")
+	}
+	return err
+}
+
+// TestWatchdogFeeding: the watchdog is fed while the runner is alive, not while its Alive fails or does
+// not answer within half the interval (logged once, as an error, until it is alive again, which is logged
+// too), and it stops with its context.
+func TestWatchdogFeeding(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv(daemon.NotifySocketEnv, sock)
+	read := func(limit time.Duration) (string, error) {
+		conn.SetReadDeadline(time.Now().Add(limit))
+		buf := make([]byte, 100)
+		n, err := conn.Read(buf)
+		return string(buf[:n]), err
+	}
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
+	logf := func(level string) func(string, ...any) {
+		return func(f string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			lines = append(lines, level+": "+fmt.Sprintf(f, args...))
+		}
+	}
+	logged := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), lines...)
+	}
+	const iv = 100 * time.Millisecond
+	r := &aliveRunner{}
+	var n notifier
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.watchdog(ctx, r, iv, logf("error"), logf("info")); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	for range 3 {
+		if s, err := read(5 * time.Second); s != "WATCHDOG=1" || err != nil {
+			t.Fatalf("alive: %q, %v; want WATCHDOG=1", s, err)
+		}
+	}
+	for _, c := range []struct {
+		err   error
+		stuck bool
+		want  string
+	}{
+		{errors.New("the check scheduler has not run for 11s"), false, "error: systemd watchdog not fed: the check scheduler has not run for 11s"},
+		{nil, true, "error: systemd watchdog not fed: the supervisor took no message for 50ms"},
+	} {
+		r.set(c.err, c.stuck)
+		deadline := time.Now().Add(5 * time.Second)
+		for !contains(logged(), c.want) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		for { // the feeds of before the change
+			if _, err := read(0); err != nil {
+				break
+			}
+		}
+		if s, err := read(5 * iv); err == nil {
+			t.Errorf("%s: notification %q", c.want, s)
+		}
+		if got := logged(); len(got) != 1 || got[0] != c.want {
+			t.Errorf("logged %q, want %q once", got, c.want)
+		}
+		r.set(nil, false)
+		if s, err := read(5 * time.Second); s != "WATCHDOG=1" || err != nil {
+			t.Fatalf("alive again: %q, %v; want WATCHDOG=1", s, err)
+		}
+		if got, want := logged(), []string{c.want, "info: systemd watchdog: the supervisor answers again"}; !slices.Equal(got, want) {
+			t.Errorf("logged %q, want %q", got, want)
+		}
+		mu.Lock()
+		lines = nil
+		mu.Unlock()
+	}
+	cancel()
+	<-done
+	for {
+		if _, err := read(0); err != nil {
+			break
+		}
+	}
+	if s, err := read(3 * iv); err == nil {
+		t.Errorf("stopped: notification %q", s)
 	}
 }

@@ -159,6 +159,9 @@ func (a *app) serve(cfg *config.Config) int {
 	a.child.Ready()
 	var notify notifier
 	go notify.ready(ctx, sup)
+	if iv := daemon.WatchdogInterval(); iv > 0 {
+		go notify.watchdog(ctx, sup, iv, a.log.Errorf, a.log.Infof)
+	}
 	go releaseAfterStart(ctx, sup)
 	a.instances(cfg.Execute, "start")
 	instCtx, stopInstances := context.WithCancel(context.Background())

@@ -422,6 +422,38 @@ func TestNotify(t *testing.T) {
 	}
 }
 
+// TestWatchdogInterval reads $WATCHDOG_USEC as sd_watchdog_enabled(3) does: only with a $NOTIFY_SOCKET to
+// feed it through, only for the process $WATCHDOG_PID names when it is set, and nothing that is not a
+// positive number of microseconds.
+func TestWatchdogInterval(t *testing.T) {
+	self := strconv.Itoa(os.Getpid())
+	for _, c := range []struct {
+		socket, usec, pid string // pid "-": unset
+		want              time.Duration
+	}{
+		{"/run/notify", "30000000", "-", 30 * time.Second},
+		{"/run/notify", "500000", self, 500 * time.Millisecond},
+		{"", "30000000", "-", 0},
+		{"/run/notify", "30000000", "1", 0},
+		{"/run/notify", "", "-", 0},
+		{"/run/notify", "0", "-", 0},
+		{"/run/notify", "-5", "-", 0},
+		{"/run/notify", "30s", "-", 0},
+		{"/run/notify", "99999999999999999999", "-", 0},
+	} {
+		t.Setenv("NOTIFY_SOCKET", c.socket)
+		t.Setenv("WATCHDOG_USEC", c.usec)
+		if c.pid == "-" {
+			os.Unsetenv("WATCHDOG_PID")
+		} else {
+			t.Setenv("WATCHDOG_PID", c.pid)
+		}
+		if got := WatchdogInterval(); got != c.want {
+			t.Errorf("NOTIFY_SOCKET=%q WATCHDOG_USEC=%q WATCHDOG_PID=%q: %v, want %v", c.socket, c.usec, c.pid, got, c.want)
+		}
+	}
+}
+
 func TestAcquireLock(t *testing.T) {
 	t.Setenv(PidDirEnv, t.TempDir())
 	l, err := AcquireLock("web.cf")

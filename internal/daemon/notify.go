@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,4 +56,22 @@ func Reloading() string {
 		s += "\nMONOTONIC_USEC=" + strconv.FormatInt(ts.Nano()/1000, 10)
 	}
 	return s
+}
+
+// WatchdogInterval is the interval of systemd's watchdog for this process (WatchdogSec=: $WATCHDOG_USEC,
+// for the process $WATCHDOG_PID names when it is set), or 0 when there is none or no $NOTIFY_SOCKET to
+// feed it through. This is sd_watchdog_enabled(3). The process must send WATCHDOG=1 more often than
+// that, or systemd kills it (SIGABRT) and, with Restart=, starts it again.
+func WatchdogInterval() time.Duration {
+	if !Notified() {
+		return 0
+	}
+	if p, ok := os.LookupEnv("WATCHDOG_PID"); ok && p != strconv.Itoa(os.Getpid()) {
+		return 0
+	}
+	us, err := strconv.ParseInt(os.Getenv("WATCHDOG_USEC"), 10, 64)
+	if err != nil || us <= 0 || us > int64(time.Duration(1<<62)/time.Microsecond) {
+		return 0
+	}
+	return time.Duration(us) * time.Microsecond
 }
