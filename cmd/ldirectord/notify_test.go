@@ -29,12 +29,7 @@ import (
 // the unit's ExecReload; also one that fails), and STOPPING=1 on SIGTERM, in that order and nothing else.
 func TestSystemdNotify(t *testing.T) {
 	e := newEnv(t)
-	sock := filepath.Join(e.dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, sock := notifySocket(t, e.dir)
 	// A real server whose check takes a second: READY=1 must wait for it.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(time.Second)
@@ -123,6 +118,26 @@ virtual=10.9.9.9:80
 	if got := next("STOPPING=1"); got != "STOPPING=1" {
 		t.Fatalf("notification after SIGTERM %q, want STOPPING=1", got)
 	}
+	exitsQuietly(t, exited, conn)
+	waitLog(t, logf, "Linux Director Daemon terminated on signal: TERM")
+}
+
+// notifySocket listens as systemd's notification socket does, in dir, until the test ends.
+func notifySocket(t *testing.T, dir string) (*net.UnixConn, string) {
+	t.Helper()
+	sock := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn, sock
+}
+
+// exitsQuietly waits for the daemon to exit, cleanly, after STOPPING=1, and expects no notification after
+// it on conn.
+func exitsQuietly(t *testing.T, exited <-chan error, conn *net.UnixConn) {
+	t.Helper()
 	select {
 	case err := <-exited:
 		if err != nil {
@@ -135,7 +150,6 @@ virtual=10.9.9.9:80
 	if n, err := conn.Read(make([]byte, 4096)); err == nil {
 		t.Errorf("a notification after STOPPING=1 (%d bytes)", n)
 	}
-	waitLog(t, logf, "Linux Director Daemon terminated on signal: TERM")
 }
 
 // systemdStarted makes c run as systemd starts a service's main process: with $SYSTEMD_EXEC_PID set to its
@@ -156,12 +170,7 @@ func systemdStarted(t *testing.T, c *exec.Cmd) *exec.Cmd {
 // and the daemon sends nothing to that socket.
 func TestSystemdNotifyInherited(t *testing.T) {
 	e := newEnv(t)
-	sock := filepath.Join(e.dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, sock := notifySocket(t, e.dir)
 	real := backend(t, "127.0.0.1:0")
 	cfg := goodConfig(e, "web.cf", real)
 	e.extra = []string{daemon.NotifySocketEnv + "=" + sock, "SYSTEMD_EXEC_PID=1"}
@@ -195,12 +204,7 @@ func TestSystemdNotifyInherited(t *testing.T) {
 // after STOPPING=1.
 func TestSystemdWatchdog(t *testing.T) {
 	e := newEnv(t)
-	sock := filepath.Join(e.dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, sock := notifySocket(t, e.dir)
 	real := backend(t, "127.0.0.1:0")
 	cfg := goodConfig(e, "web.cf", real)
 	e.extra = []string{daemon.NotifySocketEnv + "=" + sock, "WATCHDOG_USEC=600000"}
@@ -213,9 +217,10 @@ func TestSystemdWatchdog(t *testing.T) {
 	go func() { exited <- c.Wait() }()
 	defer c.Process.Kill()
 
+	// READY=1 waits for the first check; the feeding starts at once.
 	var got []string
 	start := time.Now()
-	for feeds := 0; feeds < 4; {
+	for feeds := 0; feeds < 4 || !contains(got, "READY=1"); {
 		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 		buf := make([]byte, 4096)
 		n, err := conn.Read(buf)
@@ -225,18 +230,6 @@ func TestSystemdWatchdog(t *testing.T) {
 		got = append(got, string(buf[:n]))
 		if string(buf[:n]) == "WATCHDOG=1" {
 			feeds++
-		}
-	}
-	if !contains(got, "READY=1") && len(got) > 0 {
-		// READY=1 waits for the first check; the feeding starts at once. Wait for it.
-		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		for !contains(got, "READY=1") {
-			buf := make([]byte, 4096)
-			n, err := conn.Read(buf)
-			if err != nil {
-				t.Fatalf("READY=1: %q: %v", got, err)
-			}
-			got = append(got, string(buf[:n]))
 		}
 	}
 	for _, s := range got {
@@ -261,18 +254,7 @@ func TestSystemdWatchdog(t *testing.T) {
 			t.Errorf("notification %q before STOPPING=1", s)
 		}
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("daemon exit: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not exit after SIGTERM")
-	}
-	conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	if n, err := conn.Read(make([]byte, 4096)); err == nil {
-		t.Errorf("a notification after STOPPING=1 (%d bytes)", n)
-	}
+	exitsQuietly(t, exited, conn)
 }
 
 // aliveRunner is a runner whose Alive answers with err, or waits for its context when stuck.
@@ -304,12 +286,7 @@ func (r *aliveRunner) Alive(ctx context.Context) error {
 // not answer within half the interval (logged once, as an error, until it is alive again, which is logged
 // too), and it stops with its context.
 func TestWatchdogFeeding(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, sock := notifySocket(t, t.TempDir())
 	t.Setenv(daemon.NotifySocketEnv, sock)
 	read := func(limit time.Duration) (string, error) {
 		conn.SetReadDeadline(time.Now().Add(limit))
