@@ -360,6 +360,7 @@ func (d *daemon) run(args ...string) (int, string) {
 	argv := append(slices.Clone(d.bin[1:]), d.cfg)
 	argv = append(argv, args...)
 	cmd := exec.CommandContext(ctx, d.bin[0], argv...)
+	cmd.WaitDelay = 5 * time.Second // a daemon that kept the output pipe open must not hold the scenario
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if err != nil {
