@@ -58,8 +58,8 @@ func TestKernelPerl(t *testing.T) {
 		}
 	}
 	o := guestOptions(t)
-	// Perl's scenarios took 5-7 min in the guest, and once (its startup flap slow in every scenario, on a
-	// host that lost much of its CPU to the hypervisor) more than the default 10 min.
+	// Perl's scenarios took 5-7 min in the guest, and once, on a host that lost much of its CPU to the
+	// hypervisor, more than the default 10 min (where it waited was not recorded).
 	o.Timeout = 15 * time.Minute
 	uml.RunTestsWith(t, o, tests)
 }

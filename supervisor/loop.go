@@ -206,9 +206,10 @@ func (s *Supervisor) judge(ctx context.Context, u *unit, ms []member, started, e
 
 // confirmTimeout says whether a timeout of u's check must be confirmed by a second check, at once, before
 // it counts: when it would count against a real that is up while this director is short of CPU (its
-// checks throttled or running behind) or the answers of the others come slowly. Then the timeout may be the director's own, in ways it cannot see
-// (the backend shares its CPU, an answer waited in a queue); a second timeout in a row is the real's. It
-// costs a timeout's time in detection only while the director or its backends are overloaded.
+// checks throttled or running behind) or the answers of the others come slowly. Then the timeout may be
+// the director's own, in ways it cannot see (the backend shares its CPU, an answer waited in a queue); a
+// second timeout in a row is the real's. It costs a timeout's time in detection only while the director
+// or its backends are overloaded.
 //
 // This holds for the checks in the loop too, even while the other reals answer fast: in user-mode Linux,
 // confirming a loop's timeout only when most answers had come slowly lately removed 2-4 healthy reals in

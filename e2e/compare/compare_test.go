@@ -44,14 +44,16 @@ func TestKernelCompare(t *testing.T) {
 			}
 		}
 	}
-	if c0, err := cpuTicks(); err == nil && !uml.InGuest() {
-		t.Cleanup(func() { // also when the guest's tests failed
-			if c1, err := cpuTicks(); err == nil {
-				c := c1.sub(c0)
-				t.Logf("compare: the host's CPU during the run: %.0f%% busy, %.0f%% stolen by the hypervisor (in a run with much stolen, both daemons and the backend waited for a CPU they had been given: not comparable)",
-					100*float64(c.busy)/float64(max(c.total, 1)), 100*float64(c.steal)/float64(max(c.total, 1)))
-			}
-		})
+	if !uml.InGuest() {
+		if c0, err := cpuTicks(); err == nil {
+			t.Cleanup(func() { // also when the guest's tests failed
+				if c1, err := cpuTicks(); err == nil {
+					c := c1.sub(c0)
+					t.Logf("compare: the host's CPU during the run: %.0f%% busy, %.0f%% stolen by the hypervisor (in a run with much stolen, both daemons and the backend waited for a CPU they had been given: not comparable)",
+						100*float64(c.busy)/float64(max(c.total, 1)), 100*float64(c.steal)/float64(max(c.total, 1)))
+				}
+			})
+		}
 	}
 	uml.RunTestsWith(t, o, map[string]func(t *testing.T){"SideBySide": testSideBySide})
 }
