@@ -44,8 +44,14 @@ func TestKernelPerl(t *testing.T) {
 	tests := map[string]func(t *testing.T){}
 	for name, fn := range scenarios {
 		tests[name] = func(t *testing.T) {
-			got := record(t, func(tb testing.TB) { fn(tb, perlImpl) })
 			want, ok := perlOutcome[name]
+			// Only where Perl is recorded as behaving like ours does its speed decide the test; where it
+			// fails a wait, that wait is the record and needs no longer.
+			slack := 1
+			if ok && want == nil {
+				slack = perlSlack
+			}
+			got := record(t, slack, func(tb testing.TB) { fn(tb, perlImpl) })
 			switch {
 			case !ok:
 				t.Errorf("no recorded Perl outcome for %s; it did: %q", name, got)
@@ -74,6 +80,7 @@ func orPass(s string) string {
 // recorder is a testing.TB whose failures are recorded instead of failing the test.
 type recorder struct {
 	testing.TB
+	slack  time.Duration // how many times longer waitTable waits
 	mu     sync.Mutex
 	failed []string
 }
@@ -94,9 +101,9 @@ func (r *recorder) Fail()        { r.fail("failed") }
 func (r *recorder) FailNow()     { r.fail("failed"); runtime.Goexit() }
 func (r *recorder) Failed() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.failed) > 0 }
 
-// record runs fn with a recorder and returns its first failure ("" when it passed).
-func record(t *testing.T, fn func(tb testing.TB)) string {
-	r := &recorder{TB: t}
+// record runs fn with a recorder (whose waitTable waits slack times as long) and returns its first failure ("" when it passed).
+func record(t *testing.T, slack int, fn func(tb testing.TB)) string {
+	r := &recorder{TB: t, slack: time.Duration(slack)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
