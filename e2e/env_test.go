@@ -221,7 +221,7 @@ func waitTable(t testing.TB, within time.Duration, want ...string) {
 	w := strings.Join(want, "\n")
 	limit := within
 	if r, perl := t.(*recorder); perl && r.slack > 1 {
-		limit *= r.slack
+		limit *= time.Duration(r.slack)
 	}
 	deadline := time.Now().Add(limit)
 	for {

@@ -80,7 +80,7 @@ func orPass(s string) string {
 // recorder is a testing.TB whose failures are recorded instead of failing the test.
 type recorder struct {
 	testing.TB
-	slack  time.Duration // how many times longer waitTable waits
+	slack  int // how many times longer waitTable waits
 	mu     sync.Mutex
 	failed []string
 }
@@ -101,9 +101,10 @@ func (r *recorder) Fail()        { r.fail("failed") }
 func (r *recorder) FailNow()     { r.fail("failed"); runtime.Goexit() }
 func (r *recorder) Failed() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.failed) > 0 }
 
-// record runs fn with a recorder (whose waitTable waits slack times as long) and returns its first failure ("" when it passed).
+// record runs fn with a recorder (whose waitTable waits slack times as long) and returns its first
+// failure ("" when it passed).
 func record(t *testing.T, slack int, fn func(tb testing.TB)) string {
-	r := &recorder{TB: t, slack: time.Duration(slack)}
+	r := &recorder{TB: t, slack: slack}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
